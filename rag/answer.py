@@ -1,0 +1,176 @@
+"""From retrieved evidence to a short German answer with verified verbatim citations, or an honest abstention."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from string import Template
+
+from rag.candidates import Candidate, extract
+from rag.llm import Generator
+from rag.retrieve import AnswerKind, Evidence, Retrieval, Retriever, read_question
+from rag.store import Store
+from rag.text import fold
+
+ABSTAIN_ANSWER = "Dazu finde ich in den Artikeln keine Antwort."
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    doc_id: str
+    source: str
+    date: str | None
+    quote: str
+    char_start: int
+    char_end: int
+
+
+@dataclass
+class Answer:
+    question: str
+    answer: str
+    abstained: bool
+    citations: list[Citation] = field(default_factory=list)
+    timings_ms: dict[str, int] = field(default_factory=dict)
+    reason: str | None = None  # why it abstained
+    retrieval: Retrieval | None = None
+
+
+@dataclass(frozen=True)
+class Scored:
+    candidate: Candidate
+    evidence: Evidence
+    score: float
+
+
+def render_prompt(name: str, **values: str) -> str:
+    """Fill a prompt file from prompts/; values are data, and a missing one is an error."""
+    text = resources.files("prompts").joinpath(f"{name}.txt").read_text(encoding="utf-8")
+    return Template(text).substitute(values).rstrip("\n")
+
+
+class Answerer:
+    def __init__(
+        self,
+        store: Store,
+        retriever: Retriever,
+        generator: Generator,
+        min_coverage: float = 0.5,
+        min_answer_logprob: float = -4.0,
+        prompt_sentences: int = 3,
+        scoring: str = "mean",
+        evidence_weight: float = 1.0,
+    ) -> None:
+        self.store = store
+        self.retriever = retriever
+        self.generator = generator
+        self.min_coverage = min_coverage
+        self.min_answer_logprob = min_answer_logprob
+        self.prompt_sentences = prompt_sentences
+        self.scoring = scoring
+        self.evidence_weight = evidence_weight
+
+    def ask(self, question_text: str, top_k: int = 5) -> Answer:
+        started = time.perf_counter()
+        question = read_question(question_text)
+        retrieval = self.retriever.retrieve(question, top_k)
+        retrieved = time.perf_counter()
+
+        def finish(answer: Answer) -> Answer:
+            done = time.perf_counter()
+            answer.retrieval = retrieval
+            answer.timings_ms = {
+                "retrieve": round((retrieved - started) * 1000),
+                "generate": round((done - retrieved) * 1000),
+                "total": round((done - started) * 1000),
+            }
+            return answer
+
+        def abstain(reason: str) -> Answer:
+            return finish(Answer(question_text, ABSTAIN_ANSWER, True, reason=reason))
+
+        if not retrieval.evidence:
+            return abstain("no passage fits the question" + (f" in {question.period}" if question.period else ""))
+        if retrieval.coverage < self.min_coverage:
+            return abstain(f"weak evidence (coverage {retrieval.coverage:.2f})")
+        best = self._choose(retrieval)
+        if best is None:
+            return abstain(f"no {question.kind.value} in the evidence")
+        if best.score < self.min_answer_logprob:
+            return abstain(f"low answer score ({best.score:.2f})")
+        citations = self._cite(best, retrieval.evidence)
+        if not citations:
+            return abstain("no citation could be verified")
+        markers = "".join(f"[{c.n}]" for c in citations)
+        return finish(Answer(question_text, _phrase(best.candidate.text, question.kind, markers), False, citations))
+
+    def _choose(self, retrieval: Retrieval) -> Scored | None:
+        """Let the model pick the answer among the candidate spans of the best evidence sentences."""
+        question = retrieval.question
+        usable = [(e, extract(e.text, question.kind, question.text)) for e in retrieval.evidence]
+        usable = [(e, found) for e, found in usable if found][: self.prompt_sentences]
+        if not usable:
+            return None
+        best_tier = min(c.tier for _, found in usable for c in found)
+        usable = [(e, [c for c in found if c.tier == best_tier]) for e, found in usable]
+        evidence_text = " ".join(e.text for e, _ in usable)
+        options = list(dict.fromkeys(c.text for _, found in usable for c in found))
+        continuations = [" " + text for text in options]
+        lm = self.generator.score(self._prompt(evidence_text, question.text), continuations)
+        if self.scoring == "pmi":
+            # subtract how likely each span is without the question: favours what the question makes likely
+            prior = self.generator.score(self._prompt(evidence_text, ""), continuations)
+            lm = [c - p for c, p in zip(lm, prior)]
+        by_text = dict(zip(options, lm))
+        scored = [
+            Scored(c, e, by_text[c.text] + self.evidence_weight * e.coverage) for e, found in usable for c in found
+        ]
+        return max(scored, key=lambda s: s.score)
+
+    def _prompt(self, evidence: str, question: str) -> str:
+        user_message = render_prompt("answer_chat", evidence=evidence, question=question)
+        return self.generator.chat_prompt(user_message) or render_prompt("answer", evidence=evidence, question=question)
+
+    def _cite(self, best: Scored, evidence: list[Evidence]) -> list[Citation]:
+        """Cite the chosen sentence, and other articles' evidence sentences that state the same answer."""
+        answer = fold(best.candidate.core)
+        supporting = [best.evidence] + [
+            e for e in evidence if e.doc_id != best.evidence.doc_id and _contains_words(fold(e.text), answer)
+        ]
+        citations: list[Citation] = []
+        cited_docs: set[str] = set()
+        for item in supporting:
+            if item.doc_id in cited_docs:
+                continue
+            document = self.store.document(item.doc_id)
+            quote = document.text[item.start : item.end]
+            if quote != item.text:  # the stored text changed under us: never send an unverified quote
+                continue
+            cited_docs.add(item.doc_id)
+            citations.append(
+                Citation(
+                    n=len(citations) + 1,
+                    doc_id=item.doc_id,
+                    source=document.source,
+                    date=str(document.date) if document.date else None,
+                    quote=quote,
+                    char_start=item.start,
+                    char_end=item.end,
+                )
+            )
+        return citations
+
+
+def _contains_words(text: str, phrase: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text) is not None
+
+
+def _phrase(span: str, kind: AnswerKind, markers: str) -> str:
+    """A short German answer: the chosen span with a capital first letter, the citation markers and a full stop."""
+    text = span.strip().rstrip(".,;:")
+    if kind is not AnswerKind.OTHER:
+        text = text[:1].upper() + text[1:]
+    return f"{text} {markers}." if not text.endswith(("!", "?", "“", "»", '"')) else f"{text} {markers}"

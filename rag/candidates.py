@@ -1,0 +1,132 @@
+"""Answer candidates: the spans of an evidence sentence that have the shape of the answer a question wants.
+
+The model then chooses among them; a question that wants a place gets only place-like spans to choose from,
+so the choice cannot drift to an example, or to a time when a place was asked for.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rag.retrieve import AnswerKind
+from rag.text import fold
+
+_UPPER = "A-ZÄÖÜ"
+_WORD_CHARS = r"\wäöüßéèáàçëï"
+_NAME_WORD = rf"[{_UPPER}][{_WORD_CHARS}]*(?:-[{_UPPER}0-9][{_WORD_CHARS}]*)*"
+_NAME = rf"{_NAME_WORD}(?:[ -]{_NAME_WORD})*"
+_WEEKDAYS = "Montag|Dienstag|Mittwoch|Donnerstag|Freitag|Samstag|Sonntag"
+_MONTHS = "Januar|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November|Dezember"
+_NUMBER_WORDS = (
+    "ein|eine|einen|zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwölf|zwanzig|dreissig|dreißig|"
+    "hundert|tausend|hunderte|tausende|eineinhalb|anderthalb|dutzende"
+)
+_QUANTITY = rf"(?<![\w-])(?:(?:rund|etwa|knapp|fast|mehr als|weniger als|über|bis zu|weitere)\s+)?(?:\d[\d.,']*\d|\d|(?:{_NUMBER_WORDS})\b)"
+_UNITS = "Sekunden|Minuten|Stunden|Tage|Tagen|Wochen|Monate|Monaten|Jahre|Jahren|Jahr|Stunde|Minute|Woche|Monat|Tag"
+_ARTICLES = "der|die|das|dem|den|des|einem|einer|eines|ein|eine"
+# Nouns naming a role rather than a person ("Duma-Präsident", "Aussenministerin"): cut from the front of a name.
+_ROLE = re.compile(
+    r"(?:minister(?:in)?|präsident(?:en|in)?|sprecher(?:in)?|experte|expertin|beauftragte[rn]?|kollegen?|beamte[rn]?|"
+    r"kanzler(?:in)?|chef(?:in)?|diplomat(?:en)?|generalsekretär|premier|staatschef|amtskollegen?|soldaten?)$",
+    re.IGNORECASE,
+)
+
+# Each kind has tiers: only the best tier found in the evidence competes. Proper place names take no article
+# ("in Genf", "nach Berlin"), so those come before looser spans such as "am Genfersee".
+PATTERNS: dict[AnswerKind, list[list[re.Pattern[str]]]] = {
+    AnswerKind.PLACE: [
+        [re.compile(rf"\b(?:in|nach|aus|bei)\s+(?P<core>{_NAME})")],
+        [re.compile(rf"\b(?:in|im|am|auf|bei)\s+(?:(?:{_ARTICLES})\s+)?(?P<core>(?:[a-zäöü]+e[nmrs]?\s+)?{_NAME})")],
+    ],
+    AnswerKind.TIME: [
+        [
+            re.compile(rf"\b(?:am|seit|bis|ab)\s+(?P<core>(?:\d{{1,2}}\.\s*)?(?:{_MONTHS}|{_WEEKDAYS})(?:\s+(?:19|20)\d\d)?)"),
+            re.compile(rf"\b(?:im|seit|bis|ab|Anfang|Mitte|Ende)\s+(?P<core>(?:{_MONTHS})(?:\s+(?:19|20)\d\d)?)"),
+            re.compile(rf"(?<![\w.])(?P<core>\d{{1,2}}\.\s*(?:{_MONTHS})(?:\s+(?:19|20)\d\d)?)"),
+            re.compile(r"\b(?:gegen|um|ab)\s+(?P<core>\d{1,2}[.:]\d\d\s*Uhr)"),
+            re.compile(r"(?<![\w.-])(?:(?:im Jahr|seit|bis)\s+)?(?P<core>(?:19|20)\d\d)\b(?![.,]\d)"),
+            re.compile(r"\b(?:in der|in den|am) (?P<core>(?:kommenden|vergangenen|nächsten|folgenden) (?:Woche|Wochen|Tagen|Tag))\b"),
+        ]
+    ],
+    AnswerKind.PERSON: [
+        [re.compile(rf"(?P<core>{_NAME_WORD}(?:\s+{_NAME_WORD}){{1,3}})"), re.compile(rf"(?P<core>{_NAME_WORD})")],
+    ],
+    AnswerKind.NUMBER: [
+        [re.compile(rf"(?P<core>{_QUANTITY})(?:\s+(?:Millionen|Milliarden|Prozent))?(?:\s+[a-zäöü]+e[nmrs]?)?(?:\s+[{_UPPER}][\w-]+)?")],
+    ],
+    AnswerKind.DURATION: [
+        [
+            re.compile(rf"(?P<core>{_QUANTITY}\s+(?:{_UNITS}))\b"),
+            re.compile(r"(?P<core>\b\d+-(?:jährigen|jährige|monatigen|tägigen|stündigen))\s+[A-ZÄÖÜ]\w+"),
+            re.compile(r"\b(?P<core>(?:ein|zwei|drei|eineinhalb|anderthalb)(?:stündig|minütig|tägig)\w*)"),
+        ]
+    ],
+}
+
+# Capitalised words that start sentences or name things, never people.
+_NOT_NAMES = frozenset(
+    """Der Die Das Dem Den Des Ein Eine Einem Einen Einer Er Sie Es Wir Ich Am Im In Auf Bei Nach Aus Mit Für
+    Dies Diese Dieser Dabei Damit Danach Zudem Auch Aber Allerdings Unterdessen Gleichzeitig Derzeit Beide
+    Anders Wenn Zwar Außerdem Ausserdem Westliche Viele Wenige Andere Kritische Beim Zur Zum Wie Was Wer
+    Russland Ukraine USA Moskau Washington Nato NATO China Indien Genf Berlin Kiew Europa EU Belarus Polen""".split()
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    text: str  # the answer as it will be shown ("in Genf")
+    core: str  # the part that carries the fact ("Genf"); matched against the question and other sources
+    start: int  # span of `text` within the sentence
+    end: int
+    tier: int = 0  # 0 for the surest shape of answer; higher tiers are fallbacks
+
+
+def extract(sentence: str, kind: AnswerKind, question: str = "") -> list[Candidate]:
+    """Spans of `sentence` shaped like an answer of `kind`, minus those the question already names.
+
+    For OTHER the whole sentence is the one candidate.
+    """
+    if kind is AnswerKind.OTHER:
+        return [Candidate(sentence, sentence, 0, len(sentence))]
+    asked = set(re.findall(r"\w+", fold(question)))
+    found: dict[str, Candidate] = {}
+    for tier, patterns in enumerate(PATTERNS[kind]):
+        for pattern in patterns:
+            for match in pattern.finditer(sentence):
+                candidate = _shape(match, kind, tier)
+                core_words = set(re.findall(r"\w+", fold(candidate.core))) if candidate else set()
+                if candidate and core_words and not core_words <= asked:
+                    found.setdefault(candidate.text, candidate)
+    candidates = sorted(found.values(), key=lambda c: c.start)
+    return _join_names(candidates, sentence) if kind is AnswerKind.PERSON else candidates
+
+
+def _shape(match: re.Match[str], kind: AnswerKind, tier: int) -> Candidate | None:
+    text = match.group(0).rstrip(" ,;:")
+    core = match.group("core")
+    if kind is AnswerKind.PLACE and re.search(rf"\b(?:{_WEEKDAYS}|{_MONTHS})\b", core):
+        return None
+    if kind is AnswerKind.PERSON:
+        words = core.split()
+        while words and (words[0] in _NOT_NAMES or _ROLE.search(words[0].split("-")[-1])):
+            words = words[1:]
+        if not words or any(_ROLE.search(w) for w in words) or words[-1] in _NOT_NAMES:
+            return None
+        name = " ".join(words)
+        start = match.start("core") + core.index(name)
+        return Candidate(name, name, start, start + len(name), tier)
+    if kind is AnswerKind.NUMBER and re.fullmatch(r"(?:19|20)\d\d", core):
+        return None  # a year is not a count
+    return Candidate(text, core, match.start(), match.start() + len(text), tier)
+
+
+def _join_names(candidates: list[Candidate], sentence: str) -> list[Candidate]:
+    """Add "A und B" for two names the sentence joins with "und": who-questions often want both."""
+    joined = list(candidates)
+    for first, second in zip(candidates, candidates[1:]):
+        between = sentence[first.end : second.start]
+        if second.start > first.end and len(between) <= 40 and re.search(r"\bund\b", between):
+            text = f"{first.text} und {second.text}"
+            joined.append(Candidate(text, text, first.start, second.end, max(first.tier, second.tier)))
+    return joined

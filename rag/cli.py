@@ -1,0 +1,78 @@
+"""Command line: `rag ingest [PATH]`, `rag ask "…" [--json]`, `rag serve`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from rag.errors import RagError
+from rag.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rag", description="Grounded question answering over German news articles")
+    commands = parser.add_subparsers(dest="command", required=True)
+    ingest = commands.add_parser("ingest", help="sync the store with a folder of articles")
+    ingest.add_argument("path", nargs="?", type=Path, help="folder of *.txt articles (default: RAG_ARTICLES_DIR)")
+    ask = commands.add_parser("ask", help="answer one question")
+    ask.add_argument("question")
+    ask.add_argument("--top-k", type=int, default=None)
+    ask.add_argument("--json", action="store_true", help="print the API's JSON answer")
+    commands.add_parser("serve", help="serve the HTTP API")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = Settings()
+        if args.command == "ingest":
+            return _ingest(settings, args.path or settings.articles_dir)
+        if args.command == "ask":
+            return _ask(settings, args.question, args.top_k or settings.top_k, args.json)
+        return _serve(settings)
+    except ValidationError as exc:
+        print(f"rag: invalid settings: {exc}", file=sys.stderr)
+    except RagError as exc:
+        print(f"rag: {exc}", file=sys.stderr)
+    return 1
+
+
+def _ingest(settings: Settings, folder: Path) -> int:
+    from rag.services import ingest_folder, open_store
+
+    store = open_store(settings)
+    with store.writer():
+        result = ingest_folder(store, folder, settings, progress=sys.stderr.isatty())
+    for error in result.errors:
+        print(f"rag: skipped: {error}", file=sys.stderr)
+    print(f"ingested {folder}: {result.report} ({store.chunk_count()} chunks)")
+    return 1 if result.errors else 0
+
+
+def _ask(settings: Settings, question: str, top_k: int, as_json: bool) -> int:
+    from rag.services import build_answerer, open_store
+
+    answer = build_answerer(settings, open_store(settings)).ask(question, top_k)
+    if as_json:
+        from service.schemas import AskResponse
+
+        print(AskResponse.from_answer(answer).model_dump_json(indent=2))
+        return 0
+    print(answer.answer)
+    for c in answer.citations:
+        print(f"  [{c.n}] {c.source} ({c.date or 'ohne Datum'}), Zeichen {c.char_start}-{c.char_end}: „{c.quote}“")
+    return 0
+
+
+def _serve(settings: Settings) -> int:
+    import uvicorn
+
+    from service.app import create_app
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""The exceptions the library raises; the service maps each to one HTTP status in one place."""
+
+
+class RagError(Exception):
+    """Base class: the message is safe to show to a user."""
+
+
+class IngestError(RagError):
+    """An article could not be read or parsed."""
+
+
+class StoreLocked(RagError):
+    """Another process is writing to the store."""
+
+
+class NotReady(RagError):
+    """The model or the index is not loaded yet."""
+
+
+class Overloaded(RagError):
+    """Too many questions are waiting for the model."""
+
+
+class DocumentNotFound(RagError):
+    """No document with that id."""

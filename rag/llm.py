@@ -1,0 +1,102 @@
+"""The local language model behind a small interface: how likely is each continuation of a prompt?
+
+The default 270M base model cannot follow instructions, but its likelihoods are informative: asked which of
+a few spans of the evidence best continues "Frage: … Antwort:", it picks the right one. The prompt is
+evaluated once; each continuation then reuses its KV cache and costs only its own few tokens.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+
+class Generator(Protocol):
+    name: str
+
+    def chat_prompt(self, user_message: str) -> str | None:
+        """The prompt that makes `user_message` the user's turn, or None for a model without a chat template."""
+        ...
+
+    def score(self, prompt: str, continuations: list[str]) -> list[float]:
+        """Mean log-probability per token of each continuation after `prompt`."""
+        ...
+
+
+class LlamaGenerator:
+    def __init__(self, model_path: Path, threads: int = 2, context: int = 2048) -> None:
+        from llama_cpp import Llama
+
+        self.name = model_path.stem
+        self._llm = Llama(
+            model_path=str(model_path),
+            n_ctx=context,
+            n_threads=threads,
+            n_threads_batch=threads,
+            flash_attn=True,
+            swa_full=True,  # keep the whole prompt in cache so candidates can be evaluated after it
+            verbose=False,
+        )
+        self._n_vocab = self._llm.n_vocab()
+        self._lock = threading.Lock()  # a llama.cpp context serves one evaluation at a time
+        self._chat_formatter = self._make_chat_formatter()
+
+    def _make_chat_formatter(self):
+        template = self._llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            return None
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        vocab = self._llm._model
+        return Jinja2ChatFormatter(
+            template=template,
+            eos_token=vocab.token_get_text(vocab.token_eos()),
+            bos_token=vocab.token_get_text(vocab.token_bos()),
+        )
+
+    def chat_prompt(self, user_message: str) -> str | None:
+        if self._chat_formatter is None:
+            return None
+        return self._chat_formatter(messages=[{"role": "user", "content": user_message}]).prompt
+
+    def score(self, prompt: str, continuations: list[str]) -> list[float]:
+        prompt_tokens = self._llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+        limit = self._llm.n_ctx() - max(len(self._tokens(c)) for c in continuations) - 1
+        if len(prompt_tokens) > limit:
+            prompt_tokens = prompt_tokens[:1] + prompt_tokens[len(prompt_tokens) - limit + 1 :]
+        with self._lock:
+            next_logits = self._evaluate_prompt(prompt_tokens)
+            return [self._mean_logprob(len(prompt_tokens), next_logits, self._tokens(c)) for c in continuations]
+
+    def _tokens(self, continuation: str) -> list[int]:
+        return self._llm.tokenize(continuation.encode("utf-8"), add_bos=False, special=False)
+
+    def _evaluate_prompt(self, tokens: list[int]) -> np.ndarray:
+        """Fill the KV cache with the prompt; return the logits that predict the token after it."""
+        ctx, n_batch = self._llm._ctx, self._llm.n_batch
+        ctx.kv_cache_seq_rm(-1, 0, -1)
+        for first in range(0, len(tokens), n_batch):
+            self._decode(tokens[first : first + n_batch], n_past=first, logits_all=False)
+        return self._logits(rows=1)[0].copy()
+
+    def _mean_logprob(self, n_prompt: int, next_logits: np.ndarray, tokens: list[int]) -> float:
+        if not tokens:
+            return float("-inf")
+        self._llm._ctx.kv_cache_seq_rm(-1, n_prompt, -1)
+        self._decode(tokens, n_past=n_prompt, logits_all=True)
+        # row i predicts token i+1; the prompt's last logits predict token 0
+        predictors = np.vstack([next_logits[None, :], self._logits(rows=len(tokens))[:-1]])
+        log_norm = np.logaddexp.reduce(predictors, axis=1)
+        picked = predictors[np.arange(len(tokens)), tokens]
+        return float(np.mean(picked - log_norm))
+
+    def _decode(self, tokens: list[int], n_past: int, logits_all: bool) -> None:
+        self._llm._batch.set_batch(batch=tokens, n_past=n_past, logits_all=logits_all)
+        self._llm._ctx.decode(self._llm._batch)
+
+    def _logits(self, rows: int) -> np.ndarray:
+        flat = np.ctypeslib.as_array(self._llm._ctx.get_logits(), shape=(rows * self._n_vocab,))
+        return flat.reshape(rows, self._n_vocab)

