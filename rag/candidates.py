@@ -22,7 +22,7 @@ _NUMBER_WORDS = (
     "ein|eine|einen|zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwölf|zwanzig|dreissig|dreißig|"
     "hundert|tausend|hunderte|tausende|eineinhalb|anderthalb|dutzende"
 )
-_QUANTITY = rf"(?<![\w-])(?:(?:rund|etwa|knapp|fast|mehr als|weniger als|über|bis zu|weitere)\s+)?(?:\d[\d.,']*\d|\d|(?:{_NUMBER_WORDS})\b)"
+_QUANTITY = rf"(?<![\w-])(?:(?:rund|etwa|knapp|fast|mehr als|weniger als|über|bis zu|weitere)\s+)?(?!(?:19|20)\d\d\b)(?:\d[\d.,']*\d|\d|(?:{_NUMBER_WORDS})\b)"
 _UNITS = "Sekunden|Minuten|Stunden|Tage|Tagen|Wochen|Monate|Monaten|Jahre|Jahren|Jahr|Stunde|Minute|Woche|Monat|Tag"
 _ARTICLES = "der|die|das|dem|den|des|einem|einer|eines|ein|eine"
 # Nouns naming a role rather than a person ("Duma-Präsident", "Aussenministerin"): cut from the front of a name.
@@ -53,7 +53,7 @@ PATTERNS: dict[AnswerKind, list[list[re.Pattern[str]]]] = {
         [re.compile(rf"(?P<core>{_NAME_WORD}(?:\s+{_NAME_WORD}){{1,3}})"), re.compile(rf"(?P<core>{_NAME_WORD})")],
     ],
     AnswerKind.NUMBER: [
-        [re.compile(rf"(?P<core>{_QUANTITY})(?:\s+(?:Millionen|Milliarden|Prozent))?(?:\s+[a-zäöü]+e[nmrs]?)?(?:\s+[{_UPPER}][\w-]+)?")],
+        [re.compile(rf"(?P<core>{_QUANTITY})(?:\s+(?:Millionen|Milliarden|Prozent))?(?:\s+[a-zäöü]+e[nmrs]?\b)?(?:\s+[{_UPPER}][\w-]+)?")],
     ],
     AnswerKind.DURATION: [
         [
@@ -116,15 +116,14 @@ def _shape(match: re.Match[str], kind: AnswerKind, tier: int) -> Candidate | Non
         name = " ".join(words)
         start = match.start("core") + core.index(name)
         return Candidate(name, name, start, start + len(name), tier)
-    if kind is AnswerKind.NUMBER and re.fullmatch(r"(?:19|20)\d\d", core):
-        return None  # a year is not a count
     return Candidate(text, core, match.start(), match.start() + len(text), tier)
 
 
 def _join_names(candidates: list[Candidate], sentence: str) -> list[Candidate]:
-    """Add "A und B" for two names the sentence joins with "und": who-questions often want both."""
+    """Add "A und B" for two full names the sentence joins with "und": who-questions often want both."""
     joined = list(candidates)
-    for first, second in zip(candidates, candidates[1:]):
+    full = [c for c in candidates if not any(o.start <= c.start and c.end <= o.end and o != c for o in candidates)]
+    for first, second in zip(full, full[1:]):
         between = sentence[first.end : second.start]
         if second.start > first.end and len(between) <= 40 and re.search(r"\bund\b", between):
             text = f"{first.text} und {second.text}"

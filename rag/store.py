@@ -13,6 +13,7 @@ import json
 import math
 import os
 import shutil
+import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -35,12 +36,22 @@ class Embedder(Protocol):
 
 
 class SentenceTransformerEmbedder:
-    def __init__(self, path: Path) -> None:
-        from sentence_transformers import SentenceTransformer
+    """Loads the model on first use, so opening a store (or being refused its lock) stays cheap."""
 
-        self._model = SentenceTransformer(str(path), device="cpu")
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._model = None
+        self._loading = threading.Lock()
+
+    def load(self) -> None:
+        with self._loading:
+            if self._model is None:
+                from sentence_transformers import SentenceTransformer
+
+                self._model = SentenceTransformer(str(self.path), device="cpu")
 
     def embed(self, texts: list[str]) -> list[list[float]]:
+        self.load()
         return self._model.encode(texts, normalize_embeddings=True, batch_size=32).tolist()
 
 

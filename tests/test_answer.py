@@ -1,0 +1,91 @@
+import dataclasses
+
+import pytest
+
+from rag.answer import ABSTAIN_ANSWER, Answerer, render_prompt
+from rag.retrieve import Retriever
+from rag.settings import Settings
+from rag.services import ingest_folder
+from tests.conftest import FakeGenerator
+
+GENEVA_ARTICLES = {"002_606d4c18b25b7e8e", "003_6f9f40feec1ab3b1", "004_26328b77b207f0a4"}
+
+
+@pytest.fixture
+def filled_store(store, articles_dir):
+    ingest_folder(store, articles_dir, Settings(store_dir=store.folder))
+    return store
+
+
+def answerer(store, generator, **options):
+    return Answerer(store, Retriever(store, store.embedder), generator, **options)
+
+
+def test_the_model_chooses_the_span_and_every_citation_is_verbatim(filled_store):
+    generator = FakeGenerator(preferred=["in Genf"])
+    answer = answerer(filled_store, generator).ask("Wo trafen sich Blinken und Lawrow 2022?")
+    assert not answer.abstained
+    assert answer.answer.startswith("In Genf [1]")
+    assert answer.citations and {c.doc_id for c in answer.citations} <= GENEVA_ARTICLES
+    for citation in answer.citations:
+        text = filled_store.document(citation.doc_id).text
+        assert text[citation.char_start : citation.char_end] == citation.quote
+        assert "Genf" in citation.quote
+        assert f"[{citation.n}]" in answer.answer
+    assert "Frage: Wo trafen sich Blinken und Lawrow 2022?" in generator.prompts[0]
+
+
+def test_the_time_scope_keeps_other_years_out(filled_store):
+    generator = FakeGenerator(preferred=["in Genf", "in Neu Delhi", "in Neu-Delhi"])
+    answer = answerer(filled_store, generator).ask("Wo trafen sich Blinken und Lawrow 2023?")
+    assert "Neu" in answer.answer and "Genf" not in answer.answer
+    assert all(c.date == "2023-03" for c in answer.citations)
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["Wo trafen sich Blinken und Lawrow 2024?", "Wie hoch ist der Eiffelturm?", "Wo trafen sich Blinken und Lawrow im März 2022?"],
+)
+def test_abstains_when_the_articles_do_not_answer(filled_store, question):
+    answer = answerer(filled_store, FakeGenerator(preferred=["in Genf"])).ask(question)
+    assert answer.abstained and answer.answer == ABSTAIN_ANSWER and answer.citations == []
+    assert answer.reason
+
+
+def test_abstains_when_the_model_finds_no_span_likely(filled_store):
+    answer = answerer(filled_store, FakeGenerator(preferred=[]), min_answer_logprob=-4.0).ask(
+        "Wo trafen sich Blinken und Lawrow 2022?"
+    )
+    assert answer.abstained and "low answer score" in answer.reason
+
+
+def test_a_quote_that_no_longer_matches_the_document_is_never_sent(filled_store, monkeypatch):
+    real_document = filled_store.document
+
+    def shifted(doc_id):
+        document = real_document(doc_id)
+        return dataclasses.replace(document, text="X" + document.text)
+
+    monkeypatch.setattr(filled_store, "document", shifted)
+    answer = answerer(filled_store, FakeGenerator(preferred=["in Genf"])).ask("Wo trafen sich Blinken und Lawrow 2022?")
+    assert answer.abstained and answer.citations == []
+    assert answer.reason == "no citation could be verified"
+
+
+def test_a_chat_model_gets_its_template(filled_store):
+    generator = FakeGenerator(preferred=["in Genf"], chat=True)
+    answerer(filled_store, generator).ask("Wo trafen sich Blinken und Lawrow 2022?")
+    assert generator.prompts[0].startswith("<user>Beantworte") and "Antwort:" not in generator.prompts[0]
+
+
+def test_prompts_treat_document_text_as_data_and_refuse_missing_values():
+    rendered = render_prompt("answer", evidence="Preis: ${question} $5", question="Wie teuer?")
+    assert "Preis: ${question} $5" in rendered and rendered.endswith("Antwort:")
+    with pytest.raises(KeyError):
+        render_prompt("answer", evidence="x")
+
+
+def test_timings_are_reported(filled_store):
+    answer = answerer(filled_store, FakeGenerator(preferred=["in Genf"])).ask("Wo trafen sich Blinken und Lawrow 2022?")
+    assert set(answer.timings_ms) == {"retrieve", "generate", "total"}
+    assert answer.timings_ms["total"] >= answer.timings_ms["retrieve"]

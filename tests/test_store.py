@@ -1,0 +1,99 @@
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from rag.errors import DocumentNotFound, StoreLocked
+from rag.ingest import parse_article, read_article
+from rag.settings import Settings
+from rag.services import ingest_folder
+from rag.store import Store, WriteLock
+from tests.conftest import ROOT
+
+
+def ingest(store, folder):
+    return ingest_folder(store, folder, Settings(store_dir=store.folder)).report
+
+
+def test_reingesting_unchanged_articles_writes_nothing(store, articles_dir):
+    first = ingest(store, articles_dir)
+    assert len(first.added) == 5 and store.chunk_count() > 20
+    chunks_before = store.chunk_count()
+    second = ingest(store, articles_dir)
+    assert second.added == second.updated == second.removed == []
+    assert len(second.unchanged) == 5
+    assert store.chunk_count() == chunks_before
+
+
+def test_a_changed_article_replaces_its_chunks_and_a_removed_one_disappears(store, articles_dir):
+    ingest(store, articles_dir)
+    path = articles_dir / "002_606d4c18b25b7e8e.txt"
+    path.write_text(path.read_text(encoding="utf-8").replace("Genf", "Lausanne"), encoding="utf-8")
+    (articles_dir / "000_73fb6efb81153680.txt").unlink()
+    report = ingest(store, articles_dir)
+    assert report.updated == ["002_606d4c18b25b7e8e"] and report.removed == ["000_73fb6efb81153680"]
+    chunks = store.lexical().chunks
+    assert not any(c.doc_id == "000_73fb6efb81153680" for c in chunks)
+    changed = [c for c in chunks if c.doc_id == "002_606d4c18b25b7e8e"]
+    assert changed and all("Genf" not in c.text for c in changed)
+    assert any("Lausanne" in c.text for c in changed)
+    with pytest.raises(DocumentNotFound):
+        store.document("000_73fb6efb81153680")
+
+
+def test_an_unreadable_file_is_reported_and_its_stored_copy_kept(store, articles_dir):
+    ingest(store, articles_dir)
+    (articles_dir / "001_d122faae4436eaf2.txt").write_bytes(b"\xff\xfe not utf-8 \xff")
+    result = ingest_folder(store, articles_dir, Settings(store_dir=store.folder))
+    assert result.errors and "001_d122faae4436eaf2" in result.errors[0]
+    assert store.document("001_d122faae4436eaf2").text.startswith("Der russische Außenminister")
+
+
+def test_documents_keep_text_date_and_removed_boilerplate(store, articles_dir):
+    ingest(store, articles_dir)
+    document = store.document("004_26328b77b207f0a4")
+    assert document.date is None and document.source == "004_26328b77b207f0a4.txt"
+    assert document.text == read_article(articles_dir / "004_26328b77b207f0a4.txt").text
+    assert {r.kind for r in document.removed} >= {"video playlist", "reading tip"}
+
+
+def test_a_stale_lexical_index_is_rebuilt(tmp_path, fake_embedder, articles_dir):
+    store = Store(tmp_path / "var", fake_embedder)
+    ingest(store, articles_dir)
+    shutil.rmtree(tmp_path / "var" / "lexical")
+    reopened = Store(tmp_path / "var", fake_embedder)
+    assert len(reopened.lexical().chunks) == store.chunk_count()
+    reopened.put(parse_article(" date 2024-05 Ein neuer Artikel über Bern.", "new"))
+    again = Store(tmp_path / "var", fake_embedder)
+    assert any(c.doc_id == "new" for c in again.lexical().chunks)
+
+
+def test_one_writer_at_a_time(tmp_path):
+    first = WriteLock(tmp_path / "writer.lock")
+    first.acquire()
+    with pytest.raises(StoreLocked, match="in use by a writer"):
+        WriteLock(tmp_path / "writer.lock").acquire()
+    first.release()
+    second = WriteLock(tmp_path / "writer.lock")
+    second.acquire()
+    second.release()
+
+
+def test_cli_ingest_refuses_while_another_writer_holds_the_store(tmp_path):
+    lock = WriteLock(tmp_path / "var" / "writer.lock")
+    lock.acquire()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "rag.cli", "ingest", str(ROOT / "data" / "articles")],
+            env={"RAG_STORE_DIR": str(tmp_path / "var"), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"},
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
+        )
+    finally:
+        lock.release()
+    assert result.returncode != 0
+    assert "in use by a writer" in result.stderr
+    assert "Traceback" not in result.stderr
