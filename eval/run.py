@@ -1,0 +1,136 @@
+"""`make eval`: run the gold set against the system and report answers, citations, retrieval, abstention and time.
+
+    python -m eval.run                              # in-process, default settings
+    python -m eval.run --url http://127.0.0.1:8000  # a running server
+    python -m eval.run --config base: --config pmi:answer_scoring=pmi   # compare configurations
+    python -m eval.run --types temporal,unanswerable --ids q001,q002     # a subset
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import tomllib
+from datetime import datetime, timezone
+from pathlib import Path
+
+from eval.metrics import Observation, check_thresholds, judge, summarize
+from eval.report import print_summary, write_reports
+
+HERE = Path(__file__).resolve().parent
+
+
+def load_gold(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def load_documents(articles_dir: Path) -> dict[str, str]:
+    from rag.ingest import read_article
+
+    return {p.stem: read_article(p).text for p in sorted(articles_dir.glob("*.txt"))}
+
+
+class InProcessSystem:
+    def __init__(self, overrides: dict[str, str]) -> None:
+        from rag.services import build_answerer, open_store
+        from rag.settings import Settings
+
+        self.settings = Settings(**overrides)
+        self.answerer = build_answerer(self.settings, open_store(self.settings))
+
+    def observe(self, question: str) -> Observation:
+        from rag.retrieve import read_question
+
+        started = time.perf_counter()
+        answer = self.answerer.ask(question, self.settings.top_k)
+        wall = (time.perf_counter() - started) * 1000
+        ranked = self.answerer.retriever.retrieve(read_question(question), 10).passages
+        return Observation(
+            answer=answer.answer,
+            abstained=answer.abstained,
+            citations=[vars(c) for c in answer.citations],
+            timings_ms=dict(answer.timings_ms),
+            wall_ms=wall,
+            retrieved=[(p.chunk.doc_id, p.chunk.start, p.chunk.end) for p in ranked],
+        )
+
+
+class HttpSystem:
+    def __init__(self, url: str) -> None:
+        import httpx
+
+        self.client = httpx.Client(base_url=url.rstrip("/"), timeout=120)
+
+    def observe(self, question: str) -> Observation:
+        started = time.perf_counter()
+        response = self.client.post("/v1/ask", json={"question": question})
+        wall = (time.perf_counter() - started) * 1000
+        response.raise_for_status()
+        body = response.json()
+        return Observation(body["answer"], body["abstained"], body["citations"], body["timings_ms"], wall, None)
+
+
+def evaluate(system, items: list[dict], documents: dict[str, str]) -> dict:
+    results = [judge(item, system.observe(item["question"]), documents) for item in items]
+    return summarize(items, results)
+
+
+def parse_overrides(text: str) -> tuple[str, dict[str, str]]:
+    label, _, assignments = text.partition(":")
+    overrides = dict(a.split("=", 1) for a in assignments.split(",") if a.strip())
+    return label or "default", overrides
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gold", type=Path, default=HERE / "gold.jsonl")
+    parser.add_argument("--thresholds", type=Path, default=HERE / "thresholds.toml")
+    parser.add_argument("--articles", type=Path, default=Path("data/articles"))
+    parser.add_argument("--url", help="evaluate a running server instead of the in-process pipeline")
+    parser.add_argument("--config", action="append", default=[], metavar="LABEL:KEY=VALUE,...",
+                        help="a configuration to run (settings without the RAG_ prefix); repeat to compare")
+    parser.add_argument("--model", help="shorthand for a second configuration using this GGUF file")
+    parser.add_argument("--ids", help="comma-separated item ids")
+    parser.add_argument("--types", help="comma-separated item types")
+    parser.add_argument("--out", type=Path, default=HERE / "reports")
+    parser.add_argument("--no-fail", action="store_true", help="exit 0 even below the thresholds")
+    args = parser.parse_args(argv)
+
+    items = load_gold(args.gold)
+    if args.ids:
+        items = [i for i in items if i["id"] in set(args.ids.split(","))]
+    if args.types:
+        items = [i for i in items if i["type"] in set(args.types.split(","))]
+    if not items:
+        print("eval: no gold items selected", file=sys.stderr)
+        return 2
+    documents = load_documents(args.articles)
+    thresholds = tomllib.loads(args.thresholds.read_text(encoding="utf-8"))
+
+    configs = [parse_overrides(c) for c in args.config] or [("default", {})]
+    if args.model:
+        configs.append(("model", {"llm_path": args.model}))
+    runs = {}
+    for label, overrides in configs:
+        system = HttpSystem(args.url) if args.url else InProcessSystem(overrides)
+        runs[label] = evaluate(system, items, documents) | {"config": overrides, "url": args.url}
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    failed = False
+    for label, summary in runs.items():
+        problems = check_thresholds(summary["metrics"], thresholds)
+        summary["threshold_failures"] = problems
+        failed |= bool(problems)
+    print_summary(runs, thresholds)
+    paths = write_reports(runs, thresholds, args.out, stamp)
+    print("\nreports: " + ", ".join(str(p) for p in paths))
+    for label, summary in runs.items():
+        for problem in summary["threshold_failures"]:
+            print(f"below threshold [{label}]: {problem}", file=sys.stderr)
+    return 1 if failed and not args.no_fail else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
