@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from importlib import resources
 from string import Template
 
-from rag.candidates import Candidate, extract
+from rag.candidates import Candidate, extract, proximity
 from rag.llm import Generator
 from rag.retrieve import AnswerKind, Evidence, Retrieval, Retriever, read_question
 from rag.store import Store
 from rag.text import fold
 
 ABSTAIN_ANSWER = "Dazu finde ich in den Artikeln keine Antwort."
+NEAR_BEST = 0.5  # evidence sentences scoring under this share of the best one are left out of the prompt
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class Answerer:
         prompt_sentences: int = 3,
         scoring: str = "mean",
         evidence_weight: float = 1.0,
+        proximity_weight: float = 1.0,
     ) -> None:
         self.store = store
         self.retriever = retriever
@@ -72,6 +74,7 @@ class Answerer:
         self.prompt_sentences = prompt_sentences
         self.scoring = scoring
         self.evidence_weight = evidence_weight
+        self.proximity_weight = proximity_weight
 
     def ask(self, question_text: str, top_k: int = 5) -> Answer:
         started = time.perf_counter()
@@ -111,9 +114,12 @@ class Answerer:
         """Let the model pick the answer among the candidate spans of the best evidence sentences."""
         question = retrieval.question
         usable = [(e, extract(e.text, question.kind, question.text)) for e in retrieval.evidence]
-        usable = [(e, found) for e, found in usable if found][: self.prompt_sentences]
+        usable = [(e, found) for e, found in usable if found]
         if not usable:
             return None
+        # only sentences nearly as well supported as the best one compete
+        floor = NEAR_BEST * usable[0][0].coverage
+        usable = [(e, found) for e, found in usable if e.coverage >= floor][: self.prompt_sentences]
         best_tier = min(c.tier for _, found in usable for c in found)
         usable = [(e, [c for c in found if c.tier == best_tier]) for e, found in usable]
         evidence_text = " ".join(e.text for e, _ in usable)
@@ -126,7 +132,15 @@ class Answerer:
             lm = [c - p for c, p in zip(lm, prior)]
         by_text = dict(zip(options, lm))
         scored = [
-            Scored(c, e, by_text[c.text] + self.evidence_weight * e.coverage) for e, found in usable for c in found
+            Scored(
+                c,
+                e,
+                by_text[c.text]
+                + self.evidence_weight * e.coverage
+                + self.proximity_weight * proximity(e.text, c, question.terms),
+            )
+            for e, found in usable
+            for c in found
         ]
         return max(scored, key=lambda s: s.score)
 

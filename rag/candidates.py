@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from rag.retrieve import AnswerKind
-from rag.text import fold
+from rag.text import fold, terms
 
 _UPPER = "A-ZÄÖÜ"
 _WORD_CHARS = r"\wäöüßéèáàçëï"
@@ -64,6 +64,15 @@ PATTERNS: dict[AnswerKind, list[list[re.Pattern[str]]]] = {
     ],
 }
 
+# When a question names the unit of time it wants, candidates must have it.
+_TIME_FOCUS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
+    (re.compile(r"wochentag|welche[mn]? tag\b|which day", re.I), re.compile(_WEEKDAYS)),
+    (re.compile(r"welche[mn]? jahr|which year", re.I), re.compile(r"(?:19|20)\d\d")),
+    (re.compile(r"\buhr|uhrzeit|what time", re.I), re.compile(r"Uhr")),
+    (re.compile(r"welche[mn]? monat|which month", re.I), re.compile(_MONTHS)),
+    (re.compile(r"datum|which date", re.I), re.compile(rf"\d{{1,2}}\.\s*(?:{_MONTHS})")),
+]
+
 # Capitalised words that start sentences or name things, never people.
 _NOT_NAMES = frozenset(
     """Der Die Das Dem Den Des Ein Eine Einem Einen Einer Er Sie Es Wir Ich Am Im In Auf Bei Nach Aus Mit Für
@@ -98,8 +107,19 @@ def extract(sentence: str, kind: AnswerKind, question: str = "") -> list[Candida
                 core_words = set(re.findall(r"\w+", fold(candidate.core))) if candidate else set()
                 if candidate and core_words and not core_words <= asked:
                     found.setdefault(candidate.text, candidate)
-    candidates = sorted(found.values(), key=lambda c: c.start)
+    candidates = [c for c in found.values() if not _inside_another(c, found.values())]
+    if kind is AnswerKind.TIME:
+        candidates = [c for c in candidates if all(need.search(c.text) for ask, need in _TIME_FOCUS if ask.search(question))]
+    candidates.sort(key=lambda c: c.start)
     return _join_names(candidates, sentence) if kind is AnswerKind.PERSON else candidates
+
+
+def _inside_another(candidate: Candidate, others) -> bool:
+    """"2018" inside "im Dezember 2018", "Lawrow" inside "Sergej Lawrow": the longer span says more."""
+    return any(
+        o.tier == candidate.tier and o.start <= candidate.start and candidate.end <= o.end and o != candidate
+        for o in others
+    )
 
 
 def _shape(match: re.Match[str], kind: AnswerKind, tier: int) -> Candidate | None:
@@ -122,10 +142,34 @@ def _shape(match: re.Match[str], kind: AnswerKind, tier: int) -> Candidate | Non
 def _join_names(candidates: list[Candidate], sentence: str) -> list[Candidate]:
     """Add "A und B" for two full names the sentence joins with "und": who-questions often want both."""
     joined = list(candidates)
-    full = [c for c in candidates if not any(o.start <= c.start and c.end <= o.end and o != c for o in candidates)]
-    for first, second in zip(full, full[1:]):
+    for first, second in zip(candidates, candidates[1:]):
         between = sentence[first.end : second.start]
         if second.start > first.end and len(between) <= 40 and re.search(r"\bund\b", between):
             text = f"{first.text} und {second.text}"
             joined.append(Candidate(text, text, first.start, second.end, max(first.tier, second.tier)))
     return joined
+
+
+def proximity(sentence: str, candidate: Candidate, question_terms: tuple[str, ...]) -> float:
+    """How close the question's words stand to the candidate in its sentence (1: all right next to it).
+
+    Answers sit near the words that ask for them: in "830 Soldaten in Estland, weitere 140 in Polen",
+    a question about Polen wants the 140.
+    """
+    if not question_terms:
+        return 0.0
+    tokens = [(m.start(), m.end(), set(terms(m.group(0)))) for m in re.finditer(r"[\w-]+", sentence)]
+    inside = [n for n, (start, end, _) in enumerate(tokens) if start >= candidate.start and end <= candidate.end]
+    if not inside:
+        return 0.0
+    first, last = inside[0], inside[-1]
+    total = 0.0
+    for term in question_terms:
+        gaps = [
+            first - n - 1 if n < first else n - last - 1
+            for n, (_, _, found) in enumerate(tokens)
+            if (n < first or n > last) and term in found
+        ]
+        if gaps:
+            total += 1.0 / (1 + min(gaps))
+    return total / len(question_terms)

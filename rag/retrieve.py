@@ -10,11 +10,12 @@ import numpy as np
 
 from rag.ingest import Chunk
 from rag.store import Embedder, LexicalIndex, Store
-from rag.text import terms
+from rag.text import term_match, terms
 from rag.timescope import MONTHS, Period, fits, question_period, sentence_time
 
 RRF_K = 60
-OWN_WEIGHT = 0.6  # share of a sentence's evidence score from its own words; the rest from its neighbours
+# A sentence's evidence score mixes the question terms found in it, around it, and in its whole article.
+SENTENCE_WEIGHT, WINDOW_WEIGHT, ARTICLE_WEIGHT = 0.5, 0.25, 0.25
 
 
 class AnswerKind(str, Enum):
@@ -44,10 +45,14 @@ class Question:
     terms: tuple[str, ...]
 
 
+# Words that name the kind of answer wanted ("an welchem Ort", "in welchem Jahr"): the answer sentence rarely has them.
+_ANSWER_TYPE_TERMS = frozenset(terms("Ort Orte Stadt Städte Land Länder Tag Wochentag Datum Jahr Jahren Uhr Uhrzeit Zeit Name heißt heisst"))
+
+
 def read_question(text: str) -> Question:
     period = question_period(text)
-    time_words = set(MONTHS) | ({str(period.year)} if period else set())
-    content = [t for t in terms(text) if t not in time_words]
+    time_words = set(terms(" ".join(MONTHS))) | ({str(period.year)} if period else set())
+    content = [t for t in terms(text) if t not in time_words and t not in _ANSWER_TYPE_TERMS]
     kind = next((k for k, p in _KIND_PATTERNS if p.search(text)), AnswerKind.OTHER)
     return Question(text=text, period=period, kind=kind, terms=tuple(content))
 
@@ -68,13 +73,14 @@ class Passage:
     score: float
     dense_rank: int | None
     lexical_rank: int | None
+    best_sentence: float  # evidence score of its best sentence: the rerank key
 
 
 @dataclass(frozen=True)
 class Retrieval:
     question: Question
     passages: list[Passage]
-    evidence: list[Evidence]
+    evidence: list[Evidence]  # every sentence of the passages that fits the question's time, best first
 
     @property
     def coverage(self) -> float:
@@ -90,11 +96,17 @@ def reciprocal_rank_fusion(rankings: list[list[str]], k: int = RRF_K) -> dict[st
 
 
 class Retriever:
-    def __init__(self, store: Store, embedder: Embedder, candidate_pool: int = 30, evidence_sentences: int = 3):
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        candidate_pool: int = 30,
+        rerank_depth: int = 15,
+    ) -> None:
         self.store = store
         self.embedder = embedder
-        self.candidate_pool = candidate_pool
-        self.evidence_sentences = evidence_sentences
+        self.candidate_pool = candidate_pool  # per retriever, before fusion
+        self.rerank_depth = rerank_depth  # fused passages whose sentences are scored
 
     def retrieve(self, question: Question, top_k: int = 5) -> Retrieval:
         index = self.store.lexical()
@@ -112,40 +124,50 @@ class Retriever:
         dense = [chunk_id for chunk_id, _ in self.store.dense_search(vector, self.candidate_pool, time_key)]
 
         fused = reciprocal_rank_fusion([dense, lexical])
-        ranked = sorted(fused, key=fused.__getitem__, reverse=True)[:top_k]
+        pool = [i for i in sorted(fused, key=fused.__getitem__, reverse=True) if i in by_id]
+        pool = pool[: max(top_k, self.rerank_depth)]
+        scored = [self._score_sentences(question, by_id[i], index) for i in pool]
+        # rerank the fused pool by each passage's best sentence: the passage that states the answer comes first
+        best = [max((e.coverage for e in sentences), default=0.0) for sentences in scored]
+        order = sorted(range(len(pool)), key=lambda n: (-round(best[n], 6), n))[:top_k]
         passages = [
             Passage(
-                chunk=by_id[i],
-                score=fused[i],
-                dense_rank=dense.index(i) if i in dense else None,
-                lexical_rank=lexical.index(i) if i in lexical else None,
+                chunk=by_id[pool[n]],
+                score=fused[pool[n]],
+                dense_rank=dense.index(pool[n]) if pool[n] in dense else None,
+                lexical_rank=lexical.index(pool[n]) if pool[n] in lexical else None,
+                best_sentence=best[n],
             )
-            for i in ranked
-            if i in by_id
+            for n in order
         ]
-        return Retrieval(question, passages, self._evidence(question, passages, index))
+        evidence: dict[tuple[str, int], Evidence] = {}
+        for rank, n in enumerate(order):
+            for sentence in scored[n]:
+                evidence.setdefault((sentence.doc_id, sentence.start), replace(sentence, rank=rank))
+        ranked_evidence = sorted(evidence.values(), key=lambda e: (-round(e.coverage, 6), e.rank, e.start))
+        return Retrieval(question, passages, ranked_evidence)
 
-    def _evidence(self, question: Question, passages: list[Passage], index: LexicalIndex) -> list[Evidence]:
-        """Score every sentence of the passages that fits the question's time, by the question terms it and its
-        neighbours contain (rare terms weigh more); a sentence's own words count more than its neighbours'."""
+    def _score_sentences(self, question: Question, chunk: Chunk, index: LexicalIndex) -> list[Evidence]:
+        """Score each sentence of a passage that fits the question's time by the question terms in it, next to
+        it and in its article (rare terms weigh more)."""
         weights = {t: index.idf(t) for t in question.terms}
         total = sum(weights.values()) or 1.0
 
         def coverage(present: set[str]) -> float:
-            return sum(w for t, w in weights.items() if t in present) / total
+            return sum(w * term_match(t, present) for t, w in weights.items()) / total
 
-        seen: set[tuple[str, int]] = set()
-        found: list[Evidence] = []
-        for rank, passage in enumerate(passages):
-            chunk = passage.chunk
-            texts = [chunk.text[s.start - chunk.start : s.end - chunk.start] for s in chunk.sentences]
-            sentence_terms = [set(terms(t)) for t in texts]
-            for i, span in enumerate(chunk.sentences):
-                if (chunk.doc_id, span.start) in seen or not fits(question.period, sentence_time(texts[i], chunk.date)):
-                    continue
-                seen.add((chunk.doc_id, span.start))
-                window = set().union(*sentence_terms[max(0, i - 1) : i + 2])
-                score = OWN_WEIGHT * coverage(sentence_terms[i]) + (1 - OWN_WEIGHT) * coverage(window)
-                found.append(Evidence(chunk.doc_id, span.start, span.end, texts[i], score, rank))
-        found.sort(key=lambda e: (-round(e.coverage, 6), e.rank, e.start))
-        return found[: self.evidence_sentences]
+        article_coverage = coverage(index.article_terms.get(chunk.doc_id, set()))
+        texts = [chunk.text[s.start - chunk.start : s.end - chunk.start] for s in chunk.sentences]
+        sentence_terms = [set(terms(t)) for t in texts]
+        found = []
+        for i, span in enumerate(chunk.sentences):
+            if not fits(question.period, sentence_time(texts[i], chunk.date)):
+                continue
+            window = set().union(*sentence_terms[max(0, i - 1) : i + 2])
+            score = (
+                SENTENCE_WEIGHT * coverage(sentence_terms[i])
+                + WINDOW_WEIGHT * coverage(window)
+                + ARTICLE_WEIGHT * article_coverage
+            )
+            found.append(Evidence(chunk.doc_id, span.start, span.end, texts[i], score, rank=0))
+        return found

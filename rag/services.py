@@ -54,7 +54,10 @@ def ingest_folder(store: Store, folder: Path, settings: Settings, progress: bool
 def build_answerer(settings: Settings, store: Store) -> Answerer:
     generator = LlamaGenerator(settings.resolved_llm_path(), threads=settings.llm_threads, context=settings.llm_context)
     retriever = Retriever(
-        store, store.embedder, candidate_pool=settings.candidate_pool, evidence_sentences=settings.evidence_sentences
+        store,
+        store.embedder,
+        candidate_pool=settings.candidate_pool,
+        rerank_depth=settings.rerank_depth,
     )
     return Answerer(
         store,
@@ -65,4 +68,5 @@ def build_answerer(settings: Settings, store: Store) -> Answerer:
         prompt_sentences=settings.prompt_sentences,
         scoring=settings.answer_scoring,
         evidence_weight=settings.evidence_weight,
+        proximity_weight=settings.proximity_weight,
     )

@@ -29,10 +29,11 @@ class Settings(BaseSettings):
     # Retrieval and answering
     top_k: int = Field(default=5, ge=1, le=20)
     candidate_pool: int = Field(default=30, ge=1)
-    evidence_sentences: int = Field(default=8, ge=1, le=50)
+    rerank_depth: int = Field(default=15, ge=1)
     prompt_sentences: int = Field(default=3, ge=1, le=10)
     answer_scoring: Literal["mean", "pmi"] = "mean"
-    evidence_weight: float = Field(default=1.0, ge=0.0)
+    evidence_weight: float = Field(default=2.0, ge=0.0)
+    proximity_weight: float = Field(default=2.0, ge=0.0)
     min_coverage: float = Field(default=0.5, ge=0.0, le=1.0)
     min_answer_logprob: float = Field(default=-4.0)
 

@@ -114,7 +114,11 @@ class LexicalIndex:
     def __init__(self, chunks: list[Chunk], bm25: bm25s.BM25 | None) -> None:
         self.chunks = chunks
         self._bm25 = bm25
-        self._document_frequency = Counter(t for c in chunks for t in set(terms(c.text)))
+        chunk_terms = [set(terms(c.text)) for c in chunks]
+        self._document_frequency = Counter(t for found in chunk_terms for t in found)
+        self.article_terms: dict[str, set[str]] = {}
+        for chunk, found in zip(chunks, chunk_terms):
+            self.article_terms.setdefault(chunk.doc_id, set()).update(found)
 
     def idf(self, term: str) -> float:
         """Smoothed inverse document frequency over chunks: rare terms weigh more as evidence."""

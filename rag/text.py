@@ -60,7 +60,7 @@ STOPWORDS = frozenset(
     ein eine einem einen einer eines er es für gegen hat hatte hatten haben ich ihr im in ist ja kam kann mit nach
     nicht noch nun nur ob oder sein seine seinem seinen seiner sich sie sind so über um und uns vom von vor war waren
     was welche welchem welchen welcher welches wem wen wer werden wie wo wurde wurden zu zum zur warum wann wieso
-    weshalb wohin woher womit worüber wodurch wieviel wieviele viel viele lange
+    weshalb wohin woher womit worüber wodurch wieviel wieviele viel viele lange wessen
     the and or of in on at to for with from by is are was were did do does what where when who whom which how
     many much long why into about after before their his her its this that these those be been has have had
     """.split()
@@ -96,8 +96,27 @@ def terms(text: str) -> list[str]:
         parts = token.split("-") if "-" in token else []
         for word in [token.replace("-", ""), *parts]:
             if word and word not in STOPWORDS:
-                words.append(LEMMAS.get(word, word))
+                word = LEMMAS.get(word, word)
+                words.append(word)
+                if _PARTICIPLE.fullmatch(word):
+                    words.append(word[2:])  # "gedauert" also as "dauert", "gedrängt" as "drängt"
     return _stemmer().stemWords(words)
+
+
+_PARTICIPLE = re.compile(r"ge[a-z]{3,}(?:t|en)")
+
+
+def term_match(query_term: str, present: set[str]) -> float:
+    """1 for the term itself, 0.7 for a German compound that contains it or that it contains
+    ("haft" in "haftstraf", "krisengesprach" ending in "gesprach"), else 0."""
+    if query_term in present:
+        return 1.0
+    if len(query_term) >= 4:
+        for word in present:
+            if len(word) >= 4 and (word.startswith(query_term) or word.endswith(query_term)
+                                   or query_term.endswith(word) and len(word) >= 5):
+                return 0.7
+    return 0.0
 
 
 @dataclass(frozen=True)
