@@ -49,8 +49,13 @@ PATTERNS: dict[AnswerKind, list[list[re.Pattern[str]]]] = {
             re.compile(r"\b(?:in der|in den|am) (?P<core>(?:kommenden|vergangenen|nächsten|folgenden) (?:Woche|Wochen|Tagen|Tag))\b"),
         ]
     ],
-    AnswerKind.PERSON: [
-        [re.compile(rf"(?P<core>{_NAME_WORD}(?:\s+{_NAME_WORD}){{1,3}})"), re.compile(rf"(?P<core>{_NAME_WORD})")],
+    AnswerKind.OTHER: [  # what someone said or called something, else the sentence itself
+        [re.compile(r"„(?P<core>[^“”\n]{2,120})[“”]|«(?P<c2>[^»\n]{2,120})»|\"(?P<c3>[^\"\n]{2,120})\"")],
+        [re.compile(r"^(?P<core>.+)$", re.DOTALL)],
+    ],
+    AnswerKind.PERSON: [  # full names first, single words only where no full name is found
+        [re.compile(rf"(?P<core>{_NAME_WORD}(?:\s+{_NAME_WORD}){{1,3}})")],
+        [re.compile(rf"(?P<core>{_NAME_WORD})")],
     ],
     AnswerKind.NUMBER: [
         [re.compile(rf"(?P<core>{_QUANTITY})(?:\s+(?:Millionen|Milliarden|Prozent))?(?:\s+[a-zäöü]+e[nmrs]?\b)?(?:\s+[{_UPPER}][\w-]+)?")],
@@ -63,6 +68,14 @@ PATTERNS: dict[AnswerKind, list[list[re.Pattern[str]]]] = {
         ]
     ],
 }
+
+# Endings of common nouns, which are capitalised in German but never part of a person's name.
+_COMMON_NOUN = re.compile(
+    r"(?:ung|ungen|heit|keit|schaft|tion|sion|ismus|tät|nis|ium|ment|agentur|gipfel|treffens?|staaten|lands?|"
+    r"kriegs?|beginn|rande|amt|amts|rat|tag|woche|jahr|konflikt|gespräch|vertrag|abkommen|system)$",
+    re.IGNORECASE,
+)
+_NOT_NAME_CHARS = re.compile(r"[\d„“«»]")
 
 # When a question names the unit of time it wants, candidates must have it.
 _TIME_FOCUS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
@@ -94,18 +107,18 @@ class Candidate:
 def extract(sentence: str, kind: AnswerKind, question: str = "") -> list[Candidate]:
     """Spans of `sentence` shaped like an answer of `kind`, minus those the question already names.
 
-    For OTHER the whole sentence is the one candidate.
+    For OTHER, a quotation in the sentence, or else the whole sentence.
     """
-    if kind is AnswerKind.OTHER:
-        return [Candidate(sentence, sentence, 0, len(sentence))]
     asked = set(re.findall(r"\w+", fold(question)))
     found: dict[str, Candidate] = {}
     for tier, patterns in enumerate(PATTERNS[kind]):
         for pattern in patterns:
             for match in pattern.finditer(sentence):
                 candidate = _shape(match, kind, tier)
-                core_words = set(re.findall(r"\w+", fold(candidate.core))) if candidate else set()
-                if candidate and core_words and not core_words <= asked:
+                core_words = re.findall(r"\w+", fold(candidate.core)) if candidate else []
+                # nothing the question already names: for a person, not even the surname
+                named = core_words[-1] in asked if kind is AnswerKind.PERSON and core_words else set(core_words) <= asked
+                if candidate and core_words and not named:
                     found.setdefault(candidate.text, candidate)
     candidates = [c for c in found.values() if not _inside_another(c, found.values())]
     if kind is AnswerKind.TIME:
@@ -117,21 +130,23 @@ def extract(sentence: str, kind: AnswerKind, question: str = "") -> list[Candida
 def _inside_another(candidate: Candidate, others) -> bool:
     """"2018" inside "im Dezember 2018", "Lawrow" inside "Sergej Lawrow": the longer span says more."""
     return any(
-        o.tier == candidate.tier and o.start <= candidate.start and candidate.end <= o.end and o != candidate
+        o.tier <= candidate.tier and o.start <= candidate.start and candidate.end <= o.end and o != candidate
         for o in others
     )
 
 
 def _shape(match: re.Match[str], kind: AnswerKind, tier: int) -> Candidate | None:
     text = match.group(0).rstrip(" ,;:")
-    core = match.group("core")
+    core = next(group for group in (match.groupdict().get(k) for k in ("core", "c2", "c3")) if group)
     if kind is AnswerKind.PLACE and re.search(rf"\b(?:{_WEEKDAYS}|{_MONTHS})\b", core):
         return None
     if kind is AnswerKind.PERSON:
         words = core.split()
         while words and (words[0] in _NOT_NAMES or _ROLE.search(words[0].split("-")[-1])):
             words = words[1:]
-        if not words or any(_ROLE.search(w) for w in words) or words[-1] in _NOT_NAMES:
+        if not words or any(_ROLE.search(w) or _COMMON_NOUN.search(w) or _NOT_NAME_CHARS.search(w) for w in words):
+            return None
+        if words[-1] in _NOT_NAMES or (tier == 0 and len(words) < 2):
             return None
         name = " ".join(words)
         start = match.start("core") + core.index(name)

@@ -30,7 +30,7 @@ class AnswerKind(str, Enum):
 # First match wins; the question's opening words decide what kind of answer it wants.
 _KIND_PATTERNS: list[tuple[AnswerKind, re.Pattern[str]]] = [
     (AnswerKind.DURATION, re.compile(r"\b(wie lange|how long)\b", re.I)),
-    (AnswerKind.NUMBER, re.compile(r"\b(wie ?viele?|wieviel|how many|how much|wie hoch|wie alt)\b", re.I)),
+    (AnswerKind.NUMBER, re.compile(r"\b(wie ?viel(e|en|er|es)?|how many|how much|wie hoch|wie alt)\b", re.I)),
     (AnswerKind.PLACE, re.compile(r"\b(wo|wohin|woher|(in|an) welche[rmn]? (stadt|land|hotel|ort|orten|ländern|städten)|where|in which (city|country))\b", re.I)),
     (AnswerKind.TIME, re.compile(r"\b(wann|an welchem (wochentag|tag|datum)|in welchem jahr|um wie ?viel uhr|seit wann|when|what time|on which day)\b", re.I)),
     (AnswerKind.PERSON, re.compile(r"\b(wer|wen|wem|wessen|mit wem|who|whom|welche[rmn]? (politiker|minister|aussenminister|außenminister|präsident|experte|expertin|beamte))\b", re.I)),

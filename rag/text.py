@@ -9,78 +9,31 @@ from functools import lru_cache
 
 import Stemmer
 
-# Spelling variants and transliterations that should meet in the index; each maps to the form the articles use.
-ALIASES: dict[str, str] = {
-    "lavrov": "lawrow",
-    "lavrow": "lawrow",
-    "lawrov": "lawrow",
-    "sergey": "sergej",
-    "sergei": "sergej",
-    "geneva": "genf",
-    "geneve": "genf",
-    "genève": "genf",
-    "new delhi": "neu delhi",
-    "neu-delhi": "neu delhi",
-    "newdelhi": "neu delhi",
-    "india": "indien",
-    "kyiv": "kiew",
-    "kiev": "kiew",
-    "zelensky": "selenskyj",
-    "zelenskyy": "selenskyj",
-    "selensky": "selenskyj",
-    "russia": "russland",
-    "ukraine war": "ukraine krieg",
-    "foreign minister": "aussenminister",
-    "außenminister": "aussenminister",
-}
-
-# Strong verb forms a stemmer cannot bring together with their infinitive.
-LEMMAS: dict[str, str] = {
-    **dict.fromkeys("traf trafen trifft triffst getroffen".split(), "treffen"),
-    **dict.fromkeys("sprach sprachen spricht gesprochen".split(), "sprechen"),
-    **dict.fromkeys("kam kamen kommt gekommen".split(), "kommen"),
-    **dict.fromkeys("fand fanden findet gefunden".split(), "finden"),
-    **dict.fromkeys("sah sahen sieht gesehen".split(), "sehen"),
-    **dict.fromkeys("nannte nannten nennt genannt".split(), "nennen"),
-    **dict.fromkeys("verliess verließ verliessen verließen verlässt verlaesst verlassen".split(), "verlassen"),
-    **dict.fromkeys("warf warfen wirft geworfen".split(), "werfen"),
-    **dict.fromkeys("bat baten bittet gebeten".split(), "bitten"),
-    **dict.fromkeys("hielt hielten hält haelt gehalten".split(), "halten"),
-    **dict.fromkeys("rief riefen ruft gerufen".split(), "rufen"),
-    **dict.fromkeys("gab gaben gibt gegeben".split(), "geben"),
-    **dict.fromkeys("blieb blieben bleibt geblieben".split(), "bleiben"),
-    **dict.fromkeys("begegnet begegneten begegnete".split(), "begegnen"),
-    **dict.fromkeys("met meet meets meeting".split(), "treffen"),
-}
-
-# Function words in German and English questions; they carry no evidence.
-STOPWORDS = frozenset(
-    """
-    a ab als am an auch auf aus bei bin bis da das dass dem den der des die dies diese diesem diesen dieser doch du
-    ein eine einem einen einer eines er es für gegen hat hatte hatten haben ich ihr im in ist ja kam kann mit nach
-    nicht noch nun nur ob oder sein seine seinem seinen seiner sich sie sind so über um und uns vom von vor war waren
-    was welche welchem welchen welcher welches wem wen wer werden wie wo wurde wurden zu zum zur warum wann wieso
-    weshalb wohin woher womit worüber wodurch wieviel wieviele viel viele lange wessen
-    the and or of in on at to for with from by is are was were did do does what where when who whom which how
-    many much long why into about after before their his her its this that these those be been has have had
-    """.split()
-)
+from rag.lexicon import ENGLISH_TO_GERMAN, SPELLINGS, STOPWORDS, STRONG_VERBS
 
 _WORD = re.compile(r"\w+(?:[-']\w+)*", re.UNICODE)
+ALIASES: dict[str, str] = {**ENGLISH_TO_GERMAN, **SPELLINGS}
 _ALIAS_PATTERN = re.compile(
     r"\b(" + "|".join(re.escape(k) for k in sorted(ALIASES, key=len, reverse=True)) + r")\b", re.IGNORECASE
 )
 
 
-def fold(text: str) -> str:
-    """Casefold, apply aliases and drop accents: the shared spelling for matching."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = _ALIAS_PATTERN.sub(lambda m: ALIASES[m.group(0).casefold()], text)
-    text = text.replace("ß", "ss")
+def _spell(text: str) -> str:
+    """Casefold, drop accents, umlauts as ae/oe/ue and ß as ss, so "Außenminister" meets "Aussenminister"."""
+    text = unicodedata.normalize("NFKC", text).casefold().replace("ß", "ss")
     decomposed = unicodedata.normalize("NFD", text)
-    # keep umlauts as ae/oe/ue so "Außenminister" and "Aussenminister" meet
     decomposed = decomposed.replace("a\u0308", "ae").replace("o\u0308", "oe").replace("u\u0308", "ue")
     return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def fold(text: str) -> str:
+    """The shared spelling for matching: aliases applied, then casefolded without accents."""
+    text = _ALIAS_PATTERN.sub(lambda m: ALIASES[m.group(0).casefold()], unicodedata.normalize("NFKC", text))
+    return _spell(text)
+
+
+_STOPWORDS = frozenset(_spell(w) for w in STOPWORDS)
+_STRONG_VERBS = {_spell(k): _spell(v) for k, v in STRONG_VERBS.items()}
 
 
 @lru_cache(maxsize=1)
@@ -95,15 +48,17 @@ def terms(text: str) -> list[str]:
         # split hyphenated compounds too ("G20-Treffen" -> g20, treffen, g20-treffen)
         parts = token.split("-") if "-" in token else []
         for word in [token.replace("-", ""), *parts]:
-            if word and word not in STOPWORDS:
-                word = LEMMAS.get(word, word)
+            if word and word not in _STOPWORDS:
+                word = _STRONG_VERBS.get(word, word)
                 words.append(word)
-                if _PARTICIPLE.fullmatch(word):
-                    words.append(word[2:])  # "gedauert" also as "dauert", "gedrängt" as "drängt"
+                participle = _PARTICIPLE.fullmatch(word)
+                if participle:  # "gedauert" also as "dauert", "ausgesetzt" as "aussetzt"
+                    words.append((participle.group(1) or "") + participle.group(2))
     return _stemmer().stemWords(words)
 
 
-_PARTICIPLE = re.compile(r"ge[a-z]{3,}(?:t|en)")
+# past participles, also of separable verbs: "gedauert", "ausgesetzt", "festgenommen"
+_PARTICIPLE = re.compile(r"(ab|an|auf|aus|bei|ein|fest|mit|nach|vor|weg|zu|zurueck)?ge([a-z]{3,}(?:t|en))")
 
 
 def term_match(query_term: str, present: set[str]) -> float:
@@ -113,8 +68,9 @@ def term_match(query_term: str, present: set[str]) -> float:
         return 1.0
     if len(query_term) >= 4:
         for word in present:
-            if len(word) >= 4 and (word.startswith(query_term) or word.endswith(query_term)
-                                   or query_term.endswith(word) and len(word) >= 5):
+            if len(word) >= 4 and (word.startswith(query_term) or word.endswith(query_term)):
+                return 0.7
+            if len(word) >= 5 and (query_term.startswith(word) or query_term.endswith(word)):
                 return 0.7
     return 0.0
 
