@@ -2,7 +2,7 @@
 
     python -m eval.run                              # in-process, default settings
     python -m eval.run --url http://127.0.0.1:8000  # a running server
-    python -m eval.run --config base: --config pmi:answer_scoring=pmi   # compare configurations
+    python -m eval.run --config base: --config wide:prompt_sentences=5   # compare configurations
     python -m eval.run --types temporal,unanswerable --ids q001,q002     # a subset
 """
 
@@ -41,12 +41,10 @@ class InProcessSystem:
         self.answerer = build_answerer(self.settings, open_store(self.settings))
 
     def observe(self, question: str) -> Observation:
-        from rag.retrieve import read_question
-
         started = time.perf_counter()
         answer = self.answerer.ask(question, self.settings.top_k)
         wall = (time.perf_counter() - started) * 1000
-        ranked = self.answerer.retriever.retrieve(read_question(question), 10).passages
+        ranked = self.answerer.retrieve(question, 10).passages
         return Observation(
             answer=answer.answer,
             abstained=answer.abstained,

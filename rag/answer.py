@@ -62,7 +62,6 @@ class Answerer:
         min_coverage: float = 0.5,
         min_answer_logprob: float = -4.0,
         prompt_sentences: int = 3,
-        scoring: str = "mean",
         evidence_weight: float = 1.0,
         proximity_weight: float = 1.0,
     ) -> None:
@@ -72,14 +71,13 @@ class Answerer:
         self.min_coverage = min_coverage
         self.min_answer_logprob = min_answer_logprob
         self.prompt_sentences = prompt_sentences
-        self.scoring = scoring
         self.evidence_weight = evidence_weight
         self.proximity_weight = proximity_weight
 
     def ask(self, question_text: str, top_k: int = 5) -> Answer:
         started = time.perf_counter()
-        question = read_question(question_text)
-        retrieval = self.retriever.retrieve(question, top_k)
+        retrieval = self.retrieve(question_text, top_k)
+        question = retrieval.question
         retrieved = time.perf_counter()
 
         def finish(answer: Answer) -> Answer:
@@ -110,6 +108,14 @@ class Answerer:
         markers = "".join(f"[{c.n}]" for c in citations)
         return finish(Answer(question_text, _phrase(best.candidate.text, question.kind, markers), False, citations))
 
+    def retrieve(self, question_text: str, top_k: int = 5) -> Retrieval:
+        """Passages for the question, those holding an answer of the wanted kind first."""
+        question = read_question(question_text)
+        answers_in = None
+        if question.kind is not AnswerKind.OTHER:
+            answers_in = lambda sentence: bool(extract(sentence, question.kind, question.text))  # noqa: E731
+        return self.retriever.retrieve(question, top_k, answers_in)
+
     def _choose(self, retrieval: Retrieval) -> Scored | None:
         """Let the model pick the answer among the candidate spans of the best evidence sentences."""
         question = retrieval.question
@@ -126,10 +132,6 @@ class Answerer:
         options = list(dict.fromkeys(c.text for _, found in usable for c in found))
         continuations = [" " + text for text in options]
         lm = self.generator.score(self._prompt(evidence_text, question.text), continuations)
-        if self.scoring == "pmi":
-            # subtract how likely each span is without the question: favours what the question makes likely
-            prior = self.generator.score(self._prompt(evidence_text, ""), continuations)
-            lm = [c - p for c, p in zip(lm, prior)]
         by_text = dict(zip(options, lm))
         scored = [
             Scored(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
 
@@ -16,6 +17,7 @@ from rag.timescope import MONTHS, Period, fits, question_period, sentence_time
 RRF_K = 60
 # A sentence's evidence score mixes the question terms found in it, around it, and in its whole article.
 SENTENCE_WEIGHT, WINDOW_WEIGHT, ARTICLE_WEIGHT = 0.5, 0.25, 0.25
+ANSWER_BONUS = 0.25  # added to a sentence's rerank key when it holds an answer of the kind asked for
 
 
 class AnswerKind(str, Enum):
@@ -108,7 +110,11 @@ class Retriever:
         self.candidate_pool = candidate_pool  # per retriever, before fusion
         self.rerank_depth = rerank_depth  # fused passages whose sentences are scored
 
-    def retrieve(self, question: Question, top_k: int = 5) -> Retrieval:
+    def retrieve(
+        self, question: Question, top_k: int = 5, answers_in: Callable[[str], bool] | None = None
+    ) -> Retrieval:
+        """The top_k passages for the question. `answers_in` tells whether a sentence holds an answer of the kind
+        asked for; passages with such a sentence rank higher."""
         index = self.store.lexical()
         by_id = {c.id: c for c in index.chunks}
         time_key = question.period.key if question.period else None
@@ -128,7 +134,8 @@ class Retriever:
         pool = pool[: max(top_k, self.rerank_depth)]
         scored = [self._score_sentences(question, by_id[i], index) for i in pool]
         # rerank the fused pool by each passage's best sentence: the passage that states the answer comes first
-        best = [max((e.coverage for e in sentences), default=0.0) for sentences in scored]
+        bonus = (lambda text: ANSWER_BONUS if answers_in(text) else 0.0) if answers_in else (lambda text: 0.0)
+        best = [max((e.coverage + bonus(e.text) for e in sentences), default=0.0) for sentences in scored]
         order = sorted(range(len(pool)), key=lambda n: (-round(best[n], 6), n))[:top_k]
         passages = [
             Passage(

@@ -66,7 +66,6 @@ def build_answerer(settings: Settings, store: Store) -> Answerer:
         min_coverage=settings.min_coverage,
         min_answer_logprob=settings.min_answer_logprob,
         prompt_sentences=settings.prompt_sentences,
-        scoring=settings.answer_scoring,
         evidence_weight=settings.evidence_weight,
         proximity_weight=settings.proximity_weight,
     )

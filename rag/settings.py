@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,7 +30,6 @@ class Settings(BaseSettings):
     candidate_pool: int = Field(default=30, ge=1)
     rerank_depth: int = Field(default=15, ge=1)
     prompt_sentences: int = Field(default=3, ge=1, le=10)
-    answer_scoring: Literal["mean", "pmi"] = "mean"
     evidence_weight: float = Field(default=2.0, ge=0.0)
     proximity_weight: float = Field(default=2.0, ge=0.0)
     min_coverage: float = Field(default=0.5, ge=0.0, le=1.0)
