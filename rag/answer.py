@@ -10,7 +10,8 @@ from string import Template
 
 from rag.candidates import Candidate, extract, proximity
 from rag.llm import Generator
-from rag.retrieve import AnswerKind, Evidence, Retrieval, Retriever, read_question
+from rag.retrieve import AnswerKind, Evidence, Question, Retrieval, Retriever, read_question
+from rag.settings import Settings
 from rag.store import Store
 from rag.text import fold
 
@@ -59,20 +60,12 @@ class Answerer:
         store: Store,
         retriever: Retriever,
         generator: Generator,
-        min_coverage: float = 0.5,
-        min_answer_logprob: float = -4.0,
-        prompt_sentences: int = 3,
-        evidence_weight: float = 1.0,
-        proximity_weight: float = 1.0,
+        settings: Settings | None = None,
     ) -> None:
         self.store = store
         self.retriever = retriever
         self.generator = generator
-        self.min_coverage = min_coverage
-        self.min_answer_logprob = min_answer_logprob
-        self.prompt_sentences = prompt_sentences
-        self.evidence_weight = evidence_weight
-        self.proximity_weight = proximity_weight
+        self.settings = settings or Settings()
 
     def ask(self, question_text: str, top_k: int = 5) -> Answer:
         started = time.perf_counter()
@@ -95,13 +88,16 @@ class Answerer:
 
         if not retrieval.evidence:
             return abstain("no passage fits the question" + (f" in {question.period}" if question.period else ""))
-        if retrieval.coverage < self.min_coverage:
+        if retrieval.coverage < self.settings.min_coverage:
             return abstain(f"weak evidence (coverage {retrieval.coverage:.2f})")
         best = self._choose(retrieval)
         if best is None:
             return abstain(f"no {question.kind.value} in the evidence")
-        if best.score < self.min_answer_logprob:
+        if best.score < self.settings.min_answer_logprob:
             return abstain(f"low answer score ({best.score:.2f})")
+        unmet = self._unmet_places(question, best)
+        if unmet:
+            return abstain(f"the answer's article never mentions {', '.join(unmet)}")
         citations = self._cite(best, retrieval.evidence)
         if not citations:
             return abstain("no citation could be verified")
@@ -125,7 +121,7 @@ class Answerer:
             return None
         # only sentences nearly as well supported as the best one compete
         floor = NEAR_BEST * usable[0][0].coverage
-        usable = [(e, found) for e, found in usable if e.coverage >= floor][: self.prompt_sentences]
+        usable = [(e, found) for e, found in usable if e.coverage >= floor][: self.settings.prompt_sentences]
         best_tier = min(c.tier for _, found in usable for c in found)
         usable = [(e, [c for c in found if c.tier == best_tier]) for e, found in usable]
         evidence_text = " ".join(e.text for e, _ in usable)
@@ -138,13 +134,22 @@ class Answerer:
                 c,
                 e,
                 by_text[c.text]
-                + self.evidence_weight * e.coverage
-                + self.proximity_weight * proximity(e.text, c, question.terms),
+                + self.settings.evidence_weight * e.coverage
+                + self.settings.proximity_weight * proximity(e.text, c, question.terms),
             )
             for e, found in usable
             for c in found
         ]
         return max(scored, key=lambda s: s.score)
+
+    def _unmet_places(self, question: Question, best: Scored) -> list[str]:
+        """Places the question names ("… in Stockholm?") that the answer's article never mentions: an answer
+        from elsewhere would answer another question."""
+        if question.kind is AnswerKind.PLACE:
+            return []
+        article = fold(self.store.document(best.evidence.doc_id).text)
+        places = [c.core for c in extract(question.text, AnswerKind.PLACE) if c.tier == 0]
+        return [p for p in places if not re.search(rf"(?<!\w){re.escape(fold(p))}", article)]
 
     def _prompt(self, evidence: str, question: str) -> str:
         user_message = render_prompt("answer_chat", evidence=evidence, question=question)

@@ -63,8 +63,7 @@ PATTERNS: dict[AnswerKind, list[list[re.Pattern[str]]]] = {
     AnswerKind.DURATION: [
         [
             re.compile(rf"(?P<core>{_QUANTITY}\s+(?:{_UNITS}))\b"),
-            re.compile(r"(?P<core>\b\d+-(?:jährigen|jährige|monatigen|tägigen|stündigen))\s+[A-ZÄÖÜ]\w+"),
-            re.compile(r"\b(?P<core>(?:ein|zwei|drei|eineinhalb|anderthalb)(?:stündig|minütig|tägig)\w*)"),
+            re.compile(rf"\b(?P<core>(?:\d+-?|{_NUMBER_WORDS})(?:stündig|minütig|tägig|wöchig|monatig|jährig)\w*)"),
         ]
     ],
 }
@@ -76,6 +75,10 @@ _COMMON_NOUN = re.compile(
     re.IGNORECASE,
 )
 _NOT_NAME_CHARS = re.compile(r"[\d„“«»]")
+
+_DURATION_ADJECTIVE = re.compile(rf"(\d+|{_NUMBER_WORDS})-?(stündig|minütig|tägig|wöchig|monatig|jährig)\w*")
+_DURATION_UNITS = {"stündig": "Stunden", "minütig": "Minuten", "tägig": "Tage", "wöchig": "Wochen",
+                   "monatig": "Monate", "jährig": "Jahre"}  # fmt: skip
 
 # When a question names the unit of time it wants, candidates must have it.
 _TIME_FOCUS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
@@ -138,6 +141,10 @@ def _inside_another(candidate: Candidate, others) -> bool:
 def _shape(match: re.Match[str], kind: AnswerKind, tier: int) -> Candidate | None:
     text = match.group(0).rstrip(" ,;:")
     core = next(group for group in (match.groupdict().get(k) for k in ("core", "c2", "c3")) if group)
+    if kind is AnswerKind.DURATION and (adjective := _DURATION_ADJECTIVE.fullmatch(core)):
+        # "eineinhalbstündigen" answers "wie lange" as "eineinhalb Stunden"
+        amount, unit = adjective.group(1), _DURATION_UNITS[adjective.group(2)]
+        return Candidate(f"{amount} {unit}", core, match.start("core"), match.end("core"), tier)
     if kind is AnswerKind.PLACE and re.search(rf"\b(?:{_WEEKDAYS}|{_MONTHS})\b", core):
         return None
     if kind is AnswerKind.PERSON:

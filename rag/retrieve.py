@@ -10,6 +10,7 @@ from enum import Enum
 import numpy as np
 
 from rag.ingest import Chunk
+from rag.settings import Settings
 from rag.store import Embedder, LexicalIndex, Store
 from rag.text import term_match, terms
 from rag.timescope import MONTHS, Period, fits, question_period, sentence_time
@@ -102,13 +103,13 @@ class Retriever:
         self,
         store: Store,
         embedder: Embedder,
-        candidate_pool: int = 30,
-        rerank_depth: int = 15,
+        settings: Settings | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
-        self.candidate_pool = candidate_pool  # per retriever, before fusion
-        self.rerank_depth = rerank_depth  # fused passages whose sentences are scored
+        settings = settings or Settings()
+        self.candidate_pool = settings.candidate_pool  # per retriever, before fusion
+        self.rerank_depth = settings.rerank_depth  # fused passages whose sentences are scored
 
     def retrieve(
         self, question: Question, top_k: int = 5, answers_in: Callable[[str], bool] | None = None

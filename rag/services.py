@@ -53,19 +53,4 @@ def ingest_folder(store: Store, folder: Path, settings: Settings, progress: bool
 
 def build_answerer(settings: Settings, store: Store) -> Answerer:
     generator = LlamaGenerator(settings.resolved_llm_path(), threads=settings.llm_threads, context=settings.llm_context)
-    retriever = Retriever(
-        store,
-        store.embedder,
-        candidate_pool=settings.candidate_pool,
-        rerank_depth=settings.rerank_depth,
-    )
-    return Answerer(
-        store,
-        retriever,
-        generator,
-        min_coverage=settings.min_coverage,
-        min_answer_logprob=settings.min_answer_logprob,
-        prompt_sentences=settings.prompt_sentences,
-        evidence_weight=settings.evidence_weight,
-        proximity_weight=settings.proximity_weight,
-    )
+    return Answerer(store, Retriever(store, store.embedder, settings), generator, settings)

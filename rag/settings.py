@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     prompt_sentences: int = Field(default=3, ge=1, le=10)
     evidence_weight: float = Field(default=2.0, ge=0.0)
     proximity_weight: float = Field(default=2.0, ge=0.0)
-    min_coverage: float = Field(default=0.5, ge=0.0, le=1.0)
+    min_coverage: float = Field(default=0.45, ge=0.0, le=1.0)
     min_answer_logprob: float = Field(default=-4.0)
 
     # Service

@@ -50,10 +50,10 @@ def terms(text: str) -> list[str]:
         for word in [token.replace("-", ""), *parts]:
             if word and word not in _STOPWORDS:
                 word = _STRONG_VERBS.get(word, word)
-                words.append(word)
                 participle = _PARTICIPLE.fullmatch(word)
-                if participle:  # "gedauert" also as "dauert", "ausgesetzt" as "aussetzt"
-                    words.append((participle.group(1) or "") + participle.group(2))
+                if participle:  # "gedauert" as "dauert", "ausgesetzt" as "aussetzt": meets "dauerte", "Aussetzung"
+                    word = (participle.group(1) or "") + participle.group(2)
+                words.append(word)
     return _stemmer().stemWords(words)
 
 

@@ -18,7 +18,7 @@ def filled_store(store, articles_dir):
 
 
 def answerer(store, generator, **options):
-    return Answerer(store, Retriever(store, store.embedder), generator, **options)
+    return Answerer(store, Retriever(store, store.embedder), generator, Settings(**options))
 
 
 def test_the_model_chooses_the_span_and_every_citation_is_verbatim(filled_store):

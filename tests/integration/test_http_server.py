@@ -1,0 +1,78 @@
+"""`rag serve` as a real process on a free loopback port, over the ingested corpus."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import ARTICLES, ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(real_store, real_settings):
+    port = free_port()
+    env = {**os.environ, "RAG_STORE_DIR": str(real_settings.store_dir), "RAG_PORT": str(port), "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rag.cli", "serve"], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.stdout.read()
+            time.sleep(0.3)
+        else:
+            pytest.fail("server not ready in 120 s")
+        yield url, env
+    finally:
+        process.terminate()
+        process.wait(20)
+
+
+def test_ask_over_http(server):
+    url, _ = server
+    response = httpx.post(f"{url}/v1/ask", json={"question": "Wo trafen sich Blinken und Lawrow 2022?"}, timeout=60)
+    assert response.status_code == 200
+    body = response.json()
+    assert "Genf" in body["answer"] and body["abstained"] is False
+    for citation in body["citations"]:
+        from rag.ingest import read_article
+
+        text = read_article(ARTICLES / citation["source"]).text
+        assert text[citation["char_start"] : citation["char_end"]] == citation["quote"]
+
+
+def test_bad_input_over_http_is_a_clean_422(server):
+    url, _ = server
+    response = httpx.post(f"{url}/v1/ask", json={"question": "  ", "top_k": 99}, timeout=10)
+    assert response.status_code == 422
+    assert response.json()["error"].startswith("invalid request")
+    assert "Traceback" not in response.text
+
+
+def test_a_second_writer_is_refused_while_the_service_runs(server):
+    _, env = server
+    result = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "ingest", str(ARTICLES)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "in use by a writer" in result.stderr and "Traceback" not in result.stderr
