@@ -38,7 +38,9 @@ class InProcessSystem:
         from rag.settings import Settings
 
         self.settings = Settings(**overrides)
-        self.answerer = build_answerer(self.settings, open_store(self.settings))
+        store = open_store(self.settings)
+        store.warm_up()
+        self.answerer = build_answerer(self.settings, store)
 
     def observe(self, question: str) -> Observation:
         started = time.perf_counter()

@@ -53,7 +53,9 @@ def _ingest(settings: Settings, folder: Path) -> int:
 def _ask(settings: Settings, question: str, top_k: int, as_json: bool) -> int:
     from rag.services import build_answerer, open_store
 
-    answer = build_answerer(settings, open_store(settings)).ask(question, top_k)
+    store = open_store(settings)
+    store.warm_up()
+    answer = build_answerer(settings, store).ask(question, top_k)
     if as_json:
         from service.schemas import AskResponse
 

@@ -7,6 +7,7 @@ evaluated once; each continuation then reuses its KV cache and costs only its ow
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import Protocol
@@ -30,6 +31,8 @@ class LlamaGenerator:
     def __init__(self, model_path: Path, threads: int = 2, context: int = 2048) -> None:
         from llama_cpp import Llama
 
+        # llama.cpp reports notices at its "none" level, which its Python logger lets through unless silenced
+        logging.getLogger("llama-cpp-python").setLevel(logging.CRITICAL + 1)
         self.name = model_path.stem
         self._llm = Llama(
             model_path=str(model_path),

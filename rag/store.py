@@ -47,7 +47,9 @@ class SentenceTransformerEmbedder:
         with self._loading:
             if self._model is None:
                 from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as transformers_logging
 
+                transformers_logging.disable_progress_bar()
                 self._model = SentenceTransformer(str(self.path), device="cpu")
 
     def embed(self, texts: list[str]) -> list[list[float]]:
@@ -290,6 +292,11 @@ class Store:
         return {i: m["content_hash"] for i, m in zip(got["ids"], got["metadatas"])}
 
     # -- reading -------------------------------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Load the embedder and the BM25 index now rather than on the first question."""
+        self.lexical()
+        self.embedder.embed(["Aufwärmen"])
 
     def chunk_count(self) -> int:
         return self._chunks.count()

@@ -42,7 +42,7 @@ class Runtime:
 
     def _load(self) -> None:
         try:
-            self.store.lexical()
+            self.store.warm_up()
             self.answerer = self._build_answerer(self.settings, self.store)
             log.info("model loaded; ready")
         except Exception as exc:  # reported by /ready; the service stays up to say so
