@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -10,10 +11,11 @@ from string import Template
 
 from rag.candidates import Candidate, extract, proximity
 from rag.llm import Generator
-from rag.retrieve import AnswerKind, Evidence, Question, Retrieval, Retriever, read_question
+from rag.retrieve import AnswerKind, Evidence, Passage, Question, Retrieval, Retriever, read_question
 from rag.settings import Settings
 from rag.store import Store
 from rag.text import fold
+from rag.timescope import Period
 
 ABSTAIN_ANSWER = "Dazu finde ich in den Artikeln keine Antwort."
 NEAR_BEST = 0.5  # evidence sentences scoring under this share of the best one are left out of the prompt
@@ -70,8 +72,15 @@ class Answerer:
     def ask(self, question_text: str, top_k: int = 5) -> Answer:
         started = time.perf_counter()
         retrieval = self.retrieve(question_text, top_k)
+        return self.answer_from(retrieval, started=started)
+
+    def answer_from(
+        self, retrieval: Retrieval, started: float | None = None, cancel: threading.Event | None = None
+    ) -> Answer:
+        """Answer from what was retrieved; `cancel` set by another thread stops the model early (Cancelled)."""
         question = retrieval.question
         retrieved = time.perf_counter()
+        started = retrieved if started is None else started
 
         def finish(answer: Answer) -> Answer:
             done = time.perf_counter()
@@ -84,13 +93,13 @@ class Answerer:
             return answer
 
         def abstain(reason: str) -> Answer:
-            return finish(Answer(question_text, ABSTAIN_ANSWER, True, reason=reason))
+            return finish(Answer(question.text, ABSTAIN_ANSWER, True, reason=reason))
 
         if not retrieval.evidence:
             return abstain("no passage fits the question" + (f" in {question.period}" if question.period else ""))
         if retrieval.coverage < self.settings.min_coverage:
             return abstain(f"weak evidence (coverage {retrieval.coverage:.2f})")
-        best = self._choose(retrieval)
+        best = self._choose(retrieval, cancel)
         if best is None:
             return abstain(f"no {question.kind.value} in the evidence")
         if best.score < self.settings.min_answer_logprob:
@@ -102,7 +111,7 @@ class Answerer:
         if not citations:
             return abstain("no citation could be verified")
         markers = "".join(f"[{c.n}]" for c in citations)
-        return finish(Answer(question_text, _phrase(best.candidate.text, question.kind, markers), False, citations))
+        return finish(Answer(question.text, _phrase(best.candidate.text, question.kind, markers), False, citations))
 
     def retrieve(self, question_text: str, top_k: int = 5) -> Retrieval:
         """Passages for the question, those holding an answer of the wanted kind first."""
@@ -112,7 +121,16 @@ class Answerer:
             answers_in = lambda sentence: bool(extract(sentence, question.kind, question.text))  # noqa: E731
         return self.retriever.retrieve(question, top_k, answers_in)
 
-    def _choose(self, retrieval: Retrieval) -> Scored | None:
+    def search(
+        self, query: str, top_k: int = 5, date_from: Period | None = None, date_to: Period | None = None
+    ) -> list[Passage]:
+        """Ranked passages without an answer, limited to articles dated within [date_from, date_to]."""
+        pool = self.retrieve(query, max(top_k, self.settings.rerank_depth)).passages
+        if date_from is None and date_to is None:
+            return pool[:top_k]
+        return [p for p in pool if p.chunk.date is not None and p.chunk.date.within(date_from, date_to)][:top_k]
+
+    def _choose(self, retrieval: Retrieval, cancel: threading.Event | None = None) -> Scored | None:
         """Let the model pick the answer among the candidate spans of the best evidence sentences."""
         question = retrieval.question
         usable = [(e, extract(e.text, question.kind, question.text)) for e in retrieval.evidence]
@@ -127,7 +145,7 @@ class Answerer:
         evidence_text = " ".join(e.text for e, _ in usable)
         options = list(dict.fromkeys(c.text for _, found in usable for c in found))
         continuations = [" " + text for text in options]
-        lm = self.generator.score(self._prompt(evidence_text, question.text), continuations)
+        lm = self.generator.score(self._prompt(evidence_text, question.text), continuations, cancel)
         by_text = dict(zip(options, lm))
         scored = [
             Scored(

@@ -23,3 +23,15 @@ class Overloaded(RagError):
 
 class DocumentNotFound(RagError):
     """No document with that id."""
+
+
+class Cancelled(RagError):
+    """The caller withdrew the question (a streaming client disconnected)."""
+
+
+class Unauthorized(RagError):
+    """A protected route was called without the right API key."""
+
+
+class TooLarge(RagError):
+    """A request body is over the size limit."""

@@ -14,6 +14,8 @@ from typing import Protocol
 
 import numpy as np
 
+from rag.errors import Cancelled
+
 
 class Generator(Protocol):
     name: str
@@ -22,8 +24,9 @@ class Generator(Protocol):
         """The prompt that makes `user_message` the user's turn, or None for a model without a chat template."""
         ...
 
-    def score(self, prompt: str, continuations: list[str]) -> list[float]:
-        """Mean log-probability per token of each continuation after `prompt`."""
+    def score(self, prompt: str, continuations: list[str], cancel: threading.Event | None = None) -> list[float]:
+        """Mean log-probability per token of each continuation after `prompt`; raises Cancelled once `cancel`
+        is set."""
         ...
 
 
@@ -65,14 +68,19 @@ class LlamaGenerator:
             return None
         return self._chat_formatter(messages=[{"role": "user", "content": user_message}]).prompt
 
-    def score(self, prompt: str, continuations: list[str]) -> list[float]:
+    def score(self, prompt: str, continuations: list[str], cancel: threading.Event | None = None) -> list[float]:
         prompt_tokens = self._llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
         limit = self._llm.n_ctx() - max(len(self._tokens(c)) for c in continuations) - 1
         if len(prompt_tokens) > limit:
             prompt_tokens = prompt_tokens[:1] + prompt_tokens[len(prompt_tokens) - limit + 1 :]
         with self._lock:
             next_logits = self._evaluate_prompt(prompt_tokens)
-            return [self._mean_logprob(len(prompt_tokens), next_logits, self._tokens(c)) for c in continuations]
+            scores = []
+            for continuation in continuations:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("the question was withdrawn")
+                scores.append(self._mean_logprob(len(prompt_tokens), next_logits, self._tokens(continuation)))
+            return scores
 
     def _tokens(self, continuation: str) -> list[int]:
         return self._llm.tokenize(continuation.encode("utf-8"), add_bos=False, special=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -39,8 +39,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     max_waiting: int = Field(default=8, ge=0, description="questions that may queue for the model")
+    max_document_bytes: int = Field(default=1_000_000, ge=1)
+    api_key: SecretStr | None = None  # when set, every /v1 route needs "Authorization: Bearer <key>"
 
-    @field_validator("llm_path", "embedder_path", mode="before")
+    @field_validator("llm_path", "embedder_path", "api_key", mode="before")
     @classmethod
     def _empty_means_default(cls, value: object) -> object:
         return None if value in ("", None) else value

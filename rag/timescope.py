@@ -34,7 +34,7 @@ _LAST_YEAR = re.compile(r"\b(?:im\s+)?(?:vergangenen|letzten|vorigen)\s+jahr(?:e
 _THIS_YEAR = re.compile(r"\b(?:in\s+)?diese[ms]?\s+jahr(?:es)?\b|\bthis\s+year\b", re.IGNORECASE)
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Period:
     """A year, or a month within a year."""
 
@@ -54,6 +54,13 @@ class Period:
         if self.year != other.year:
             return False
         return self.month is None or other.month is None or self.month == other.month
+
+    def within(self, start: "Period | None", end: "Period | None") -> bool:
+        """Whether this period overlaps [start, end]; an open bound admits everything on its side."""
+        first, last = (self.year, self.month or 1), (self.year, self.month or 12)
+        return (start is None or last >= (start.year, start.month or 1)) and (
+            end is None or first <= (end.year, end.month or 12)
+        )
 
     @property
     def keys(self) -> list[str]:

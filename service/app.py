@@ -4,23 +4,38 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from rag.errors import DocumentNotFound, IngestError, NotReady, Overloaded, RagError, StoreLocked
+from rag.errors import (
+    Cancelled,
+    DocumentNotFound,
+    IngestError,
+    NotReady,
+    Overloaded,
+    RagError,
+    StoreLocked,
+    TooLarge,
+    Unauthorized,
+)
 from rag.settings import Settings
+from service.deps import require_api_key
+from service.routes import documents, openai, qa
 from service.runtime import Runtime
-from service.schemas import AskRequest, AskResponse, ErrorResponse, Health, Readiness
+from service.schemas import ErrorResponse, Health, Readiness
 
 STATUS_BY_ERROR: dict[type[RagError], int] = {
+    Unauthorized: 401,
     DocumentNotFound: 404,
     StoreLocked: 409,
+    TooLarge: 413,
     IngestError: 422,
+    Cancelled: 499,
     Overloaded: 503,
     NotReady: 503,
 }
-ERROR_RESPONSES = {status: {"model": ErrorResponse} for status in (404, 422, 503)}
+ERROR_RESPONSES = {status: {"model": ErrorResponse} for status in (401, 404, 413, 422, 503)}
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -54,11 +69,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         body = Readiness(ready=is_ready, model_loaded=runtime.answerer is not None, chunks=chunks, detail=detail)
         return JSONResponse(body.model_dump(), status_code=200 if is_ready else 503)
 
-    @app.post("/v1/ask", response_model=AskResponse, tags=["qa"], responses=ERROR_RESPONSES)
-    def ask(request: AskRequest) -> AskResponse:
-        """Answer a question from the articles, citing the exact words it relies on, or abstain."""
-        return AskResponse.from_answer(runtime.ask(request.question, request.top_k))
-
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], responses=ERROR_RESPONSES)
+    for module in (qa, documents, openai):
+        v1.include_router(module.router)
+    app.include_router(v1)
     return app
 
 
@@ -66,7 +80,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RagError)
     async def rag_error(request: Request, exc: RagError) -> JSONResponse:
         status = next((s for cls, s in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 500)
-        headers = {"Retry-After": "1"} if status == 503 else None
+        headers = {"Retry-After": "1"} if status == 503 else {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse(ErrorResponse(error=str(exc)).model_dump(exclude_none=True), status, headers=headers)
 
     @app.exception_handler(RequestValidationError)

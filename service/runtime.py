@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from rag.answer import Answer, Answerer
 from rag.errors import NotReady, Overloaded, RagError
@@ -32,6 +33,7 @@ class Runtime:
         # one question runs on the model; up to max_waiting more may queue behind it, the rest are turned away
         self._slots = threading.BoundedSemaphore(settings.max_waiting + 1)
         self._loader: threading.Thread | None = None
+        self._write_lock = threading.Lock()
 
     def start(self) -> None:
         """Open the store as its one writer, then load the model in the background so /health answers at once."""
@@ -57,16 +59,34 @@ class Runtime:
         if self.store is not None:
             self.store.release_writer()
 
-    def ask(self, question: str, top_k: int) -> Answer:
+    @contextmanager
+    def answering(self) -> Iterator[Answerer]:
+        """The answerer, holding one of the limited places in the queue for the model."""
         answerer = self.answerer
         if answerer is None:
             raise NotReady(self.load_error or "the model is still loading; try again shortly")
         if not self._slots.acquire(blocking=False):
             raise Overloaded("too many questions are waiting; try again shortly")
         try:
-            return answerer.ask(question, top_k)
+            yield answerer
         finally:
             self._slots.release()
+
+    def ask(self, question: str, top_k: int) -> Answer:
+        with self.answering() as answerer:
+            return answerer.ask(question, top_k)
+
+    def open_store(self) -> Store:
+        if self.store is None:
+            raise NotReady("the store is not open yet")
+        return self.store
+
+    @contextmanager
+    def writing(self) -> Iterator[Store]:
+        """The store, for one write at a time (this process already holds the store's writer lock)."""
+        store = self.open_store()
+        with self._write_lock:
+            yield store
 
     def readiness(self) -> tuple[bool, int, str | None]:
         try:

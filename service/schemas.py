@@ -17,6 +17,7 @@ class AskRequest(BaseModel):
 
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, description="A question in German or English")
     top_k: int = Field(default=5, ge=1, le=20, description="How many passages to retrieve")
+    stream: bool = Field(default=False, description="answer as Server-Sent Events: passages, answer, citations")
 
     @field_validator("question")
     @classmethod
@@ -89,3 +90,89 @@ class Readiness(BaseModel):
     model_loaded: bool
     chunks: int
     detail: str | None = None
+
+
+class PassageModel(BaseModel):
+    doc_id: str
+    source: str
+    date: str | None
+    text: str
+    char_start: int
+    char_end: int
+    score: float = Field(description="reciprocal-rank-fusion score of dense and BM25 search")
+    evidence: float = Field(description="share of the question's terms its best sentence covers")
+
+    @classmethod
+    def from_passage(cls, passage) -> "PassageModel":
+        chunk = passage.chunk
+        return cls(
+            doc_id=chunk.doc_id,
+            source=f"{chunk.doc_id}.txt",
+            date=str(chunk.date) if chunk.date else None,
+            text=chunk.text,
+            char_start=chunk.start,
+            char_end=chunk.end,
+            score=round(passage.score, 6),
+            evidence=round(passage.best_sentence, 4),
+        )
+
+
+YEAR_MONTH = r"^(19|20)\d\d(-(0[1-9]|1[0-2]))?$"
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"query": "Blinken Lawrow Genf", "top_k": 5, "date_from": "2022-01"}]},
+    )
+
+    query: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    top_k: int = Field(default=5, ge=1, le=20)
+    date_from: str | None = Field(default=None, pattern=YEAR_MONTH, description="YYYY or YYYY-MM, inclusive")
+    date_to: str | None = Field(default=None, pattern=YEAR_MONTH, description="YYYY or YYYY-MM, inclusive")
+
+    @field_validator("query")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("query must not be blank")
+        return value.strip()
+
+
+class SearchResponse(BaseModel):
+    passages: list[PassageModel]
+
+
+DOC_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+
+
+class DocumentIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"doc_id": "005_beispiel", "date": "2024-02", "text": "Blinken traf …"}]},
+    )
+
+    text: str = Field(min_length=1)
+    doc_id: str | None = Field(default=None, pattern=DOC_ID)
+    date: str | None = Field(default=None, pattern=YEAR_MONTH)
+
+
+class DocumentSummary(BaseModel):
+    doc_id: str
+    source: str
+    date: str | None
+    chunks: int
+    removed: dict[str, int] = Field(description="boilerplate removed at ingest, counted by kind")
+
+
+class DocumentDetail(DocumentSummary):
+    text: str
+    removed_text: list[dict[str, str]]
+
+
+class DocumentWritten(DocumentSummary):
+    status: str = Field(description="added, updated or unchanged")
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentSummary]

@@ -26,7 +26,7 @@ def make_runtime(tmp_path, articles_dir=None, build=None, **settings):
         return store
 
     def build_answerer(s, store):
-        return Answerer(store, Retriever(store, store.embedder), FakeGenerator(preferred=["in Genf"]))
+        return Answerer(store, Retriever(store, store.embedder), FakeGenerator(preferred=["in Genf", "in Bern"]), s)
 
     return Runtime(settings, open_store=open_store, build_answerer=build or build_answerer)
 

@@ -1,0 +1,23 @@
+"""Dependencies shared by the routes: the runtime, and the API key check."""
+
+from __future__ import annotations
+
+import secrets
+
+from fastapi import Header, Request
+
+from rag.errors import Unauthorized
+from service.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def require_api_key(request: Request, authorization: str | None = Header(default=None)) -> None:
+    key = get_runtime(request).settings.api_key
+    if key is None:
+        return
+    expected = f"Bearer {key.get_secret_value()}"
+    if authorization is None or not secrets.compare_digest(authorization.encode(), expected.encode()):
+        raise Unauthorized("missing or wrong API key: send 'Authorization: Bearer <key>'")
