@@ -111,3 +111,57 @@ class LlamaGenerator:
     def _logits(self, rows: int) -> np.ndarray:
         flat = np.ctypeslib.as_array(self._llm._ctx.get_logits(), shape=(rows * self._n_vocab,))
         return flat.reshape(rows, self._n_vocab)
+
+
+class RemoteGenerator:
+    """An OpenAI-compatible completion server as the model (llama-cpp-python's `python -m llama_cpp.server`,
+    started with `--logits_all true`).
+
+    The server returns log-probabilities only for tokens it generates, and echoing a whole prompt's costs it
+    seconds, so each continuation token is generated on purpose: forced with a logit bias, its log-probability
+    is read from `logprobs` (computed before the bias). The prompt's cache on the server is reused between calls.
+    """
+
+    FORCE = 100  # logit bias that makes the wanted token the only choice
+
+    def __init__(self, base_url: str, timeout: float = 120.0) -> None:
+        import httpx
+
+        self.name = f"remote:{base_url}"
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+        self._lock = threading.Lock()
+        self._bos = self._tokenize("")
+
+    def chat_prompt(self, user_message: str) -> str | None:
+        return None  # the server applies no template to raw completions; the completion prompt is used
+
+    def score(self, prompt: str, continuations: list[str], cancel: threading.Event | None = None) -> list[float]:
+        scores = []
+        with self._lock:
+            for continuation in continuations:
+                text, logprobs = prompt, []
+                for token in self._tokenize(continuation):
+                    if cancel is not None and cancel.is_set():
+                        raise Cancelled("the question was withdrawn")
+                    piece, logprob = self._forced(text, token)
+                    text += piece
+                    logprobs.append(logprob)
+                scores.append(sum(logprobs) / len(logprobs) if logprobs else float("-inf"))
+        return scores
+
+    def _tokenize(self, text: str) -> list[int]:
+        response = self._http.post("/extras/tokenize", json={"input": text})
+        response.raise_for_status()
+        tokens = response.json()["tokens"]
+        bos = getattr(self, "_bos", [])
+        return tokens[len(bos) :] if bos and tokens[: len(bos)] == bos else tokens
+
+    def _forced(self, prompt: str, token: int) -> tuple[str, float]:
+        response = self._http.post(
+            "/v1/completions",
+            json={"prompt": prompt, "max_tokens": 1, "temperature": 0, "logprobs": 1,
+                  "logit_bias": {str(token): self.FORCE}},
+        )  # fmt: skip
+        response.raise_for_status()
+        choice = response.json()["choices"][0]
+        return choice["text"], choice["logprobs"]["token_logprobs"][0]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 from rag.answer import Answerer
 from rag.errors import IngestError
 from rag.ingest import read_article
-from rag.llm import LlamaGenerator
+from rag.llm import LlamaGenerator, RemoteGenerator
 from rag.retrieve import Retriever
 from rag.settings import Settings
 from rag.store import Embedder, SentenceTransformerEmbedder, Store, SyncReport
@@ -27,7 +28,22 @@ class IngestResult:
 
 
 def open_store(settings: Settings, embedder: Embedder | None = None) -> Store:
-    return Store(settings.store_dir, embedder or SentenceTransformerEmbedder(settings.resolved_embedder_path()))
+    embedder = embedder or SentenceTransformerEmbedder(settings.resolved_embedder_path())
+    if settings.chroma_url is None:
+        return Store(settings.store_dir, embedder)
+    return Store(settings.store_dir, embedder, chroma_http_client(settings.chroma_url), recheck_seconds=10.0)
+
+
+def chroma_http_client(url: str):
+    import chromadb
+
+    parsed = urlparse(url)
+    return chromadb.HttpClient(
+        host=parsed.hostname or "localhost",
+        port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+        ssl=parsed.scheme == "https",
+        settings=chromadb.Settings(anonymized_telemetry=False),
+    )
 
 
 def ingest_folder(store: Store, folder: Path, settings: Settings, progress: bool = False) -> IngestResult:
@@ -52,5 +68,8 @@ def ingest_folder(store: Store, folder: Path, settings: Settings, progress: bool
 
 
 def build_answerer(settings: Settings, store: Store) -> Answerer:
-    generator = LlamaGenerator(settings.resolved_llm_path(), threads=settings.llm_threads, context=settings.llm_context)
+    if settings.llm_url is not None:
+        generator = RemoteGenerator(settings.llm_url)
+    else:
+        generator = LlamaGenerator(settings.resolved_llm_path(), threads=settings.llm_threads, context=settings.llm_context)
     return Answerer(store, Retriever(store, store.embedder, settings), generator, settings)

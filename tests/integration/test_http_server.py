@@ -76,3 +76,39 @@ def test_a_second_writer_is_refused_while_the_service_runs(server):
     )  # fmt: skip
     assert result.returncode != 0
     assert "in use by a writer" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_official_openai_client_gets_a_cited_answer(server):
+    from openai import OpenAI
+
+    url, _ = server
+    client = OpenAI(base_url=f"{url}/v1", api_key="not-needed", max_retries=0)
+    assert [m.id for m in client.models.list().data] == ["nachrichten-qa"]
+    reply = client.chat.completions.create(
+        model="nachrichten-qa", messages=[{"role": "user", "content": "Wo trafen sich Blinken und Lawrow 2023?"}]
+    )
+    assert "Delhi" in reply.choices[0].message.content and "[1]" in reply.choices[0].message.content
+    citations = reply.model_extra["citations"]
+    assert citations and all(c["date"] == "2023-03" for c in citations)
+
+    stream = client.chat.completions.create(
+        model="nachrichten-qa", stream=True,
+        messages=[{"role": "user", "content": "Wo trafen sich Blinken und Lawrow 2022?"}],
+    )  # fmt: skip
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert text.startswith("In Genf [1]")
+    assert chunks[-1].choices[0].finish_reason == "stop" and chunks[-1].model_extra["citations"]
+
+
+def test_server_sent_events_over_http(server):
+    url, _ = server
+    events = []
+    with httpx.stream(
+        "POST", f"{url}/v1/ask", json={"question": "Wo trafen sich Blinken und Lawrow 2022?", "stream": True}, timeout=60
+    ) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                events.append(line.removeprefix("event: "))
+    assert events[0] == "passages" and "answer" in events and events[-2:] == ["citations", "done"]
