@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from string import Template
 
-from rag.candidates import Candidate, extract, proximity
+from rag.candidates import Candidate, extract, in_asked_clause, proximity
 from rag.llm import Generator
 from rag.retrieve import AnswerKind, Evidence, Passage, Question, Retrieval, Retriever, read_question
 from rag.settings import Settings
@@ -141,11 +141,12 @@ class Answerer:
         floor = NEAR_BEST * usable[0][0].coverage
         usable = [(e, found) for e, found in usable if e.coverage >= floor][: self.settings.prompt_sentences]
         best_tier = min(c.tier for _, found in usable for c in found)
-        usable = [(e, [c for c in found if c.tier == best_tier]) for e, found in usable]
+        usable = [(e, _in_asked_clauses([c for c in found if c.tier == best_tier], e, question)) for e, found in usable]
         evidence_text = " ".join(e.text for e, _ in usable)
         options = list(dict.fromkeys(c.text for _, found in usable for c in found))
         continuations = [" " + text for text in options]
-        lm = self.generator.score(self._prompt(evidence_text, question.text), continuations, cancel)
+        token_logprobs = self.generator.logprobs(self._prompt(evidence_text, question.text), continuations, cancel)
+        lm = [sum(t) / len(t) if t else float("-inf") for t in token_logprobs]  # mean: measured best
         by_text = dict(zip(options, lm))
         scored = [
             Scored(
@@ -201,6 +202,13 @@ class Answerer:
                 )
             )
         return citations
+
+
+def _in_asked_clauses(candidates: list[Candidate], evidence: Evidence, question: Question) -> list[Candidate]:
+    """Of several candidates in one sentence, those in a clause that holds a word of the question (all of them
+    when none does)."""
+    asked = [c for c in candidates if in_asked_clause(evidence.text, c, question.terms)]
+    return asked or candidates
 
 
 def _contains_words(text: str, phrase: str) -> bool:

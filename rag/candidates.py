@@ -172,26 +172,48 @@ def _join_names(candidates: list[Candidate], sentence: str) -> list[Candidate]:
     return joined
 
 
+_CLAUSE_BREAK = re.compile(r"[,;:–—()«»„“\"]|\b(?:und|oder|aber|sondern|während|weil|nachdem)\b")
+
+
+def _tokens(sentence: str, candidate: Candidate) -> list[tuple[int, bool, set[str]]]:
+    """(clause number, inside the candidate, stemmed terms) for each word of the sentence."""
+    clause, tokens = 0, []
+    for match in re.finditer(rf"{_CLAUSE_BREAK.pattern}|[\w-]+", sentence):
+        inside = match.start() >= candidate.start and match.end() <= candidate.end
+        if _CLAUSE_BREAK.fullmatch(match.group(0)) and not inside:
+            clause += 1
+        else:
+            tokens.append((clause, inside, set(terms(match.group(0)))))
+    return tokens
+
+
 def proximity(sentence: str, candidate: Candidate, question_terms: tuple[str, ...]) -> float:
     """How close the question's words stand to the candidate in its sentence (1: all right next to it).
 
     Answers sit near the words that ask for them: in "830 Soldaten in Estland, weitere 140 in Polen",
     a question about Polen wants the 140.
     """
-    if not question_terms:
+    tokens = _tokens(sentence, candidate)
+    positions = [n for n, (_, inside, _) in enumerate(tokens) if inside]
+    if not question_terms or not positions:
         return 0.0
-    tokens = [(m.start(), m.end(), set(terms(m.group(0)))) for m in re.finditer(r"[\w-]+", sentence)]
-    inside = [n for n, (start, end, _) in enumerate(tokens) if start >= candidate.start and end <= candidate.end]
-    if not inside:
-        return 0.0
-    first, last = inside[0], inside[-1]
+    first, last = positions[0], positions[-1]
     total = 0.0
     for term in question_terms:
         gaps = [
             first - n - 1 if n < first else n - last - 1
-            for n, (_, _, found) in enumerate(tokens)
-            if (n < first or n > last) and term in found
+            for n, (_, inside, found) in enumerate(tokens)
+            if not inside and term in found
         ]
         if gaps:
             total += 1.0 / (1 + min(gaps))
     return total / len(question_terms)
+
+
+def in_asked_clause(sentence: str, candidate: Candidate, question_terms: tuple[str, ...]) -> bool:
+    """Whether a word of the question stands in the candidate's own clause: in "im Dezember 2018 festgenommen
+    und 2020 verurteilt" a question about the arrest finds its word beside 2018, not beside 2020."""
+    tokens = _tokens(sentence, candidate)
+    own = {clause for clause, inside, _ in tokens if inside}
+    asked = set(question_terms)
+    return any(clause in own and not inside and found & asked for clause, inside, found in tokens)

@@ -24,9 +24,11 @@ class Generator(Protocol):
         """The prompt that makes `user_message` the user's turn, or None for a model without a chat template."""
         ...
 
-    def score(self, prompt: str, continuations: list[str], cancel: threading.Event | None = None) -> list[float]:
-        """Mean log-probability per token of each continuation after `prompt`; raises Cancelled once `cancel`
-        is set."""
+    def logprobs(
+        self, prompt: str, continuations: list[str], cancel: threading.Event | None = None
+    ) -> list[list[float]]:
+        """The log-probability of each token of each continuation after `prompt`; raises Cancelled once
+        `cancel` is set."""
         ...
 
 
@@ -68,7 +70,9 @@ class LlamaGenerator:
             return None
         return self._chat_formatter(messages=[{"role": "user", "content": user_message}]).prompt
 
-    def score(self, prompt: str, continuations: list[str], cancel: threading.Event | None = None) -> list[float]:
+    def logprobs(
+        self, prompt: str, continuations: list[str], cancel: threading.Event | None = None
+    ) -> list[list[float]]:
         prompt_tokens = self._llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
         limit = self._llm.n_ctx() - max(len(self._tokens(c)) for c in continuations) - 1
         if len(prompt_tokens) > limit:
@@ -79,7 +83,7 @@ class LlamaGenerator:
             for continuation in continuations:
                 if cancel is not None and cancel.is_set():
                     raise Cancelled("the question was withdrawn")
-                scores.append(self._mean_logprob(len(prompt_tokens), next_logits, self._tokens(continuation)))
+                scores.append(self._token_logprobs(len(prompt_tokens), next_logits, self._tokens(continuation)))
             return scores
 
     def _tokens(self, continuation: str) -> list[int]:
@@ -93,16 +97,16 @@ class LlamaGenerator:
             self._decode(tokens[first : first + n_batch], n_past=first, logits_all=False)
         return self._logits(rows=1)[0].copy()
 
-    def _mean_logprob(self, n_prompt: int, next_logits: np.ndarray, tokens: list[int]) -> float:
+    def _token_logprobs(self, n_prompt: int, next_logits: np.ndarray, tokens: list[int]) -> list[float]:
         if not tokens:
-            return float("-inf")
+            return []
         self._llm._ctx.kv_cache_seq_rm(-1, n_prompt, -1)
         self._decode(tokens, n_past=n_prompt, logits_all=True)
         # row i predicts token i+1; the prompt's last logits predict token 0
         predictors = np.vstack([next_logits[None, :], self._logits(rows=len(tokens))[:-1]])
         log_norm = np.logaddexp.reduce(predictors, axis=1)
         picked = predictors[np.arange(len(tokens)), tokens]
-        return float(np.mean(picked - log_norm))
+        return (picked - log_norm).tolist()
 
     def _decode(self, tokens: list[int], n_past: int, logits_all: bool) -> None:
         self._llm._batch.set_batch(batch=tokens, n_past=n_past, logits_all=logits_all)
@@ -135,7 +139,9 @@ class RemoteGenerator:
     def chat_prompt(self, user_message: str) -> str | None:
         return None  # the server applies no template to raw completions; the completion prompt is used
 
-    def score(self, prompt: str, continuations: list[str], cancel: threading.Event | None = None) -> list[float]:
+    def logprobs(
+        self, prompt: str, continuations: list[str], cancel: threading.Event | None = None
+    ) -> list[list[float]]:
         scores = []
         with self._lock:
             for continuation in continuations:
@@ -146,7 +152,7 @@ class RemoteGenerator:
                     piece, logprob = self._forced(text, token)
                     text += piece
                     logprobs.append(logprob)
-                scores.append(sum(logprobs) / len(logprobs) if logprobs else float("-inf"))
+                scores.append(logprobs)
         return scores
 
     def _tokenize(self, text: str) -> list[int]:

@@ -45,14 +45,14 @@ class FakeGenerator:
     def chat_prompt(self, user_message: str) -> str | None:
         return f"<user>{user_message}</user><assistant>" if self.chat else None
 
-    def score(self, prompt: str, continuations: list[str], cancel=None) -> list[float]:
+    def logprobs(self, prompt: str, continuations: list[str], cancel=None) -> list[list[float]]:
         if cancel is not None and cancel.is_set():
             from rag.errors import Cancelled
 
             raise Cancelled("withdrawn")
         self.prompts.append(prompt)
         return [
-            -1.0 - self.preferred.index(c.strip()) if c.strip() in self.preferred else -10.0 for c in continuations
+            [-1.0 - self.preferred.index(c.strip())] if c.strip() in self.preferred else [-10.0] for c in continuations
         ]
 
 

@@ -54,3 +54,20 @@ def test_question_kinds():
     assert read_question("Wie viele Soldaten sind in Estland?").kind is AnswerKind.NUMBER
     assert read_question("Mit wem sprach Lawrow?").kind is AnswerKind.PERSON
     assert read_question("Was sagte Blinken?").kind is AnswerKind.OTHER
+
+
+def test_the_clause_that_holds_the_question_words_holds_the_answer():
+    from rag.candidates import in_asked_clause, proximity
+
+    sentence = "Er war im Dezember 2018 in Russland festgenommen und 2020 zu einer Haftstrafe verurteilt worden."
+    arrest = read_question("Wann wurde er festgenommen?")
+    found = {c.text: c for c in extract(sentence, AnswerKind.TIME, arrest.text)}
+    assert in_asked_clause(sentence, found["im Dezember 2018"], arrest.terms)
+    assert not in_asked_clause(sentence, found["2020"], arrest.terms)
+    sentencing = read_question("Wann wurde er verurteilt?")
+    assert in_asked_clause(sentence, found["2020"], sentencing.terms)
+
+    troops = "Derzeit sind in Estland 830 britische Soldaten stationiert, weitere 140 im Rahmen einer NATO-Mission in Polen."
+    poland = read_question("Wie viele Soldaten sind im Rahmen einer NATO-Mission in Polen?")
+    counts = {c.text: c for c in extract(troops, AnswerKind.NUMBER, poland.text)}
+    assert proximity(troops, counts["weitere 140"], poland.terms) > proximity(troops, counts["830 britische Soldaten"], poland.terms)

@@ -138,11 +138,11 @@ class BlockingGenerator(FakeGenerator):
         super().__init__(preferred=["in Genf"])
         self.started, self.withdrawn = threading.Event(), threading.Event()
 
-    def score(self, prompt, continuations, cancel=None):
+    def logprobs(self, prompt, continuations, cancel=None):
         self.started.set()
         if cancel is not None and cancel.wait(10):
             self.withdrawn.set()
-        return super().score(prompt, continuations, cancel)
+        return super().logprobs(prompt, continuations, cancel)
 
 
 def test_a_client_that_disconnects_stops_the_generation(tmp_path, articles_dir):
