@@ -1,6 +1,6 @@
 """`make bench`: cold start to ready, and warm /v1/ask latency, against a real `rag serve` on loopback.
 
-    python -m eval.bench [--rounds 2] [--port 0]
+python -m eval.bench [--rounds 2] [--port 0]
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(json.dumps(result, indent=2))
     args.out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     (args.out / f"bench-{stamp}.json").write_text(json.dumps(result, indent=2), "utf-8")
     return 0
 

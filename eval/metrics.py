@@ -207,4 +207,3 @@ def check_thresholds(metrics: dict, thresholds: dict) -> list[str]:
         if value is None or value > bound:
             problems.append(f"{name} = {value} > {bound}")
     return problems
-

@@ -55,9 +55,10 @@ def print_summary(runs: dict, thresholds: dict) -> None:
     for row in rows:
         print(line(row))
     for label, run in runs.items():
-        print(f"\n[{label}] correct by type: " + ", ".join(
-            f"{t} {v['correct']:.2f} ({v['n']})" for t, v in run["by_type"].items()
-        ))
+        print(
+            f"\n[{label}] correct by type: "
+            + ", ".join(f"{t} {v['correct']:.2f} ({v['n']})" for t, v in run["by_type"].items())
+        )
         for metric, ids in run["failing"].items():
             if ids:
                 print(f"[{label}] failing {metric}: {' '.join(ids)}")

@@ -1,9 +1,9 @@
 """`make eval`: run the gold set against the system and report answers, citations, retrieval, abstention and time.
 
-    python -m eval.run                              # in-process, default settings
-    python -m eval.run --url http://127.0.0.1:8000  # a running server
-    python -m eval.run --config base: --config wide:prompt_sentences=5   # compare configurations
-    python -m eval.run --types temporal,unanswerable --ids q001,q002     # a subset
+python -m eval.run                              # in-process, default settings
+python -m eval.run --url http://127.0.0.1:8000  # a running server
+python -m eval.run --config base: --config wide:prompt_sentences=5   # compare configurations
+python -m eval.run --types temporal,unanswerable --ids q001,q002     # a subset
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 import sys
 import time
 import tomllib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from eval.metrics import Observation, check_thresholds, judge, summarize
@@ -89,8 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--thresholds", type=Path, default=HERE / "thresholds.toml")
     parser.add_argument("--articles", type=Path, default=Path("data/articles"))
     parser.add_argument("--url", help="evaluate a running server instead of the in-process pipeline")
-    parser.add_argument("--config", action="append", default=[], metavar="LABEL:KEY=VALUE,...",
-                        help="a configuration to run (settings without the RAG_ prefix); repeat to compare")
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="LABEL:KEY=VALUE,...",
+        help="a configuration to run (settings without the RAG_ prefix); repeat to compare",
+    )
     parser.add_argument("--model", help="shorthand for a second configuration using this GGUF file")
     parser.add_argument("--ids", help="comma-separated item ids")
     parser.add_argument("--types", help="comma-separated item types")
@@ -117,9 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         system = HttpSystem(args.url) if args.url else InProcessSystem(overrides)
         runs[label] = evaluate(system, items, documents) | {"config": overrides, "url": args.url}
 
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     failed = False
-    for label, summary in runs.items():
+    for summary in runs.values():
         problems = check_thresholds(summary["metrics"], thresholds)
         summary["threshold_failures"] = problems
         failed |= bool(problems)

@@ -11,7 +11,15 @@ from string import Template
 
 from rag.candidates import Candidate, extract, in_asked_clause, proximity
 from rag.llm import Generator
-from rag.retrieve import AnswerKind, Evidence, Passage, Question, Retrieval, Retriever, read_question
+from rag.retrieve import (
+    AnswerKind,
+    Evidence,
+    Passage,
+    Question,
+    Retrieval,
+    Retriever,
+    read_question,
+)
 from rag.settings import Settings
 from rag.store import Store
 from rag.text import fold

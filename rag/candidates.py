@@ -41,12 +41,16 @@ PATTERNS: dict[AnswerKind, list[list[re.Pattern[str]]]] = {
     ],
     AnswerKind.TIME: [
         [
-            re.compile(rf"\b(?:am|seit|bis|ab)\s+(?P<core>(?:\d{{1,2}}\.\s*)?(?:{_MONTHS}|{_WEEKDAYS})(?:\s+(?:19|20)\d\d)?)"),
+            re.compile(
+                rf"\b(?:am|seit|bis|ab)\s+(?P<core>(?:\d{{1,2}}\.\s*)?(?:{_MONTHS}|{_WEEKDAYS})(?:\s+(?:19|20)\d\d)?)"
+            ),
             re.compile(rf"\b(?:im|seit|bis|ab|Anfang|Mitte|Ende)\s+(?P<core>(?:{_MONTHS})(?:\s+(?:19|20)\d\d)?)"),
             re.compile(rf"(?<![\w.])(?P<core>\d{{1,2}}\.\s*(?:{_MONTHS})(?:\s+(?:19|20)\d\d)?)"),
             re.compile(r"\b(?:gegen|um|ab)\s+(?P<core>\d{1,2}[.:]\d\d\s*Uhr)"),
             re.compile(r"(?<![\w.-])(?:(?:im Jahr|seit|bis)\s+)?(?P<core>(?:19|20)\d\d)\b(?![.,]\d)"),
-            re.compile(r"\b(?:in der|in den|am) (?P<core>(?:kommenden|vergangenen|nächsten|folgenden) (?:Woche|Wochen|Tagen|Tag))\b"),
+            re.compile(
+                r"\b(?:in der|in den|am) (?P<core>(?:kommenden|vergangenen|nächsten|folgenden) (?:Woche|Wochen|Tagen|Tag))\b"
+            ),
         ]
     ],
     AnswerKind.OTHER: [  # what someone said or called something, else the sentence itself
@@ -58,7 +62,11 @@ PATTERNS: dict[AnswerKind, list[list[re.Pattern[str]]]] = {
         [re.compile(rf"(?P<core>{_NAME_WORD})")],
     ],
     AnswerKind.NUMBER: [
-        [re.compile(rf"(?P<core>{_QUANTITY})(?:\s+(?:Millionen|Milliarden|Prozent))?(?:\s+[a-zäöü]+e[nmrs]?\b)?(?:\s+[{_UPPER}][\w-]+)?")],
+        [
+            re.compile(
+                rf"(?P<core>{_QUANTITY})(?:\s+(?:Millionen|Milliarden|Prozent))?(?:\s+[a-zäöü]+e[nmrs]?\b)?(?:\s+[{_UPPER}][\w-]+)?"
+            )
+        ],
     ],
     AnswerKind.DURATION: [
         [
@@ -120,18 +128,22 @@ def extract(sentence: str, kind: AnswerKind, question: str = "") -> list[Candida
                 candidate = _shape(match, kind, tier)
                 core_words = re.findall(r"\w+", fold(candidate.core)) if candidate else []
                 # nothing the question already names: for a person, not even the surname
-                named = core_words[-1] in asked if kind is AnswerKind.PERSON and core_words else set(core_words) <= asked
+                named = (
+                    core_words[-1] in asked if kind is AnswerKind.PERSON and core_words else set(core_words) <= asked
+                )
                 if candidate and core_words and not named:
                     found.setdefault(candidate.text, candidate)
     candidates = [c for c in found.values() if not _inside_another(c, found.values())]
     if kind is AnswerKind.TIME:
-        candidates = [c for c in candidates if all(need.search(c.text) for ask, need in _TIME_FOCUS if ask.search(question))]
+        candidates = [
+            c for c in candidates if all(need.search(c.text) for ask, need in _TIME_FOCUS if ask.search(question))
+        ]
     candidates.sort(key=lambda c: c.start)
     return _join_names(candidates, sentence) if kind is AnswerKind.PERSON else candidates
 
 
 def _inside_another(candidate: Candidate, others) -> bool:
-    """"2018" inside "im Dezember 2018", "Lawrow" inside "Sergej Lawrow": the longer span says more."""
+    """ "2018" inside "im Dezember 2018", "Lawrow" inside "Sergej Lawrow": the longer span says more."""
     return any(
         o.tier <= candidate.tier and o.start <= candidate.start and candidate.end <= o.end and o != candidate
         for o in others

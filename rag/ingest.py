@@ -22,12 +22,16 @@ BOILERPLATE: list[tuple[str, re.Pattern[str]]] = [
     ("error report", re.compile(r"Fehler gefunden\?\s*Jetzt melden\.?")),
     (
         "promotion",
-        re.compile(r"^[^\n]*\b(?:Jahresabos?|gratis ausprobieren|Jetzt abonnieren|bereits Abonnent)\b[^\n]*$\n?", re.MULTILINE),
+        re.compile(
+            r"^[^\n]*\b(?:Jahresabos?|gratis ausprobieren|Jetzt abonnieren|bereits Abonnent)\b[^\n]*$\n?", re.MULTILINE
+        ),
     ),
     ("photo credit", re.compile(r"[ \t]*Foto:[^\n]*")),
     (
         "agency byline",
-        re.compile(r"^[A-Z]{2,5}(?:/[A-Za-z]{2,6})*[ \t]*$\n?|[ \t]*\([a-z]{2,8}(?:/[a-z]{2,8})+\)[ \t]*$", re.MULTILINE),
+        re.compile(
+            r"^[A-Z]{2,5}(?:/[A-Za-z]{2,6})*[ \t]*$\n?|[ \t]*\([a-z]{2,8}(?:/[a-z]{2,8})+\)[ \t]*$", re.MULTILINE
+        ),
     ),
 ]
 
@@ -70,7 +74,7 @@ def parse_article(raw: str, doc_id: str, source: str | None = None, date: str | 
     header = _DATE_HEADER.match(raw)
     if header:
         date = date or header.group(1)
-        raw = raw[header.end():]
+        raw = raw[header.end() :]
     period = Period.parse(date)
     if date and period is None:
         raise IngestError(f"article {doc_id!r} has an unreadable date {date!r}; expected YYYY-MM")

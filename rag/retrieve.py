@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 
@@ -21,7 +21,7 @@ SENTENCE_WEIGHT, WINDOW_WEIGHT, ARTICLE_WEIGHT = 0.5, 0.25, 0.25
 ANSWER_BONUS = 0.25  # added to a sentence's rerank key when it holds an answer of the kind asked for
 
 
-class AnswerKind(str, Enum):
+class AnswerKind(StrEnum):
     PLACE = "place"
     TIME = "time"
     PERSON = "person"
@@ -34,9 +34,27 @@ class AnswerKind(str, Enum):
 _KIND_PATTERNS: list[tuple[AnswerKind, re.Pattern[str]]] = [
     (AnswerKind.DURATION, re.compile(r"\b(wie lange|how long)\b", re.I)),
     (AnswerKind.NUMBER, re.compile(r"\b(wie ?viel(e|en|er|es)?|how many|how much|wie hoch|wie alt)\b", re.I)),
-    (AnswerKind.PLACE, re.compile(r"\b(wo|wohin|woher|(in|an) welche[rmn]? (stadt|land|hotel|ort|orten|ländern|städten)|where|in which (city|country))\b", re.I)),
-    (AnswerKind.TIME, re.compile(r"\b(wann|an welchem (wochentag|tag|datum)|in welchem jahr|um wie ?viel uhr|seit wann|when|what time|on which day)\b", re.I)),
-    (AnswerKind.PERSON, re.compile(r"\b(wer|wen|wem|wessen|mit wem|who|whom|welche[rmn]? (politiker|minister|aussenminister|außenminister|präsident|experte|expertin|beamte))\b", re.I)),
+    (
+        AnswerKind.PLACE,
+        re.compile(
+            r"\b(wo|wohin|woher|(in|an) welche[rmn]? (stadt|land|hotel|ort|orten|ländern|städten)|where|in which (city|country))\b",
+            re.I,
+        ),
+    ),
+    (
+        AnswerKind.TIME,
+        re.compile(
+            r"\b(wann|an welchem (wochentag|tag|datum)|in welchem jahr|um wie ?viel uhr|seit wann|when|what time|on which day)\b",
+            re.I,
+        ),
+    ),
+    (
+        AnswerKind.PERSON,
+        re.compile(
+            r"\b(wer|wen|wem|wessen|mit wem|who|whom|welche[rmn]? (politiker|minister|aussenminister|außenminister|präsident|experte|expertin|beamte))\b",
+            re.I,
+        ),
+    ),
 ]
 
 
@@ -49,7 +67,9 @@ class Question:
 
 
 # Words that name the kind of answer wanted ("an welchem Ort", "in welchem Jahr"): the answer sentence rarely has them.
-_ANSWER_TYPE_TERMS = frozenset(terms("Ort Orte Stadt Städte Land Länder Tag Wochentag Datum Jahr Jahren Uhr Uhrzeit Zeit Name heißt heisst"))
+_ANSWER_TYPE_TERMS = frozenset(
+    terms("Ort Orte Stadt Städte Land Länder Tag Wochentag Datum Jahr Jahren Uhr Uhrzeit Zeit Name heißt heisst")
+)
 
 
 def read_question(text: str) -> Question:

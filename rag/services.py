@@ -71,5 +71,7 @@ def build_answerer(settings: Settings, store: Store) -> Answerer:
     if settings.llm_url is not None:
         generator = RemoteGenerator(settings.llm_url)
     else:
-        generator = LlamaGenerator(settings.resolved_llm_path(), threads=settings.llm_threads, context=settings.llm_context)
+        generator = LlamaGenerator(
+            settings.resolved_llm_path(), threads=settings.llm_threads, context=settings.llm_context
+        )
     return Answerer(store, Retriever(store, store.embedder, settings), generator, settings)

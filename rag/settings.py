@@ -50,7 +50,7 @@ class Settings(BaseSettings):
         return None if value in ("", None) else value
 
     @model_validator(mode="after")
-    def _model_files_exist(self) -> "Settings":
+    def _model_files_exist(self) -> Settings:
         if self.llm_path is not None and not self.llm_path.is_file():
             raise ValueError(f"RAG_LLM_PATH does not point at a GGUF file: {self.llm_path}")
         if self.embedder_path is not None and not self.embedder_path.is_dir():

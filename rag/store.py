@@ -130,7 +130,7 @@ class LexicalIndex:
         return math.log(1.0 + (len(self.chunks) - df + 0.5) / (df + 0.5))
 
     @classmethod
-    def build(cls, chunks: list[Chunk], stamp: str) -> "LexicalIndex":
+    def build(cls, chunks: list[Chunk], stamp: str) -> LexicalIndex:
         if not chunks:
             return cls([], None, stamp)
         bm25 = bm25s.BM25()
@@ -166,7 +166,7 @@ class LexicalIndex:
         tmp.rename(folder)
 
     @classmethod
-    def load(cls, folder: Path, stamp: str) -> "LexicalIndex | None":
+    def load(cls, folder: Path, stamp: str) -> LexicalIndex | None:
         try:
             saved = json.loads((folder / "chunks.json").read_text(encoding="utf-8"))
             if saved.get("stamp") != stamp:
@@ -208,7 +208,7 @@ class Store:
     # -- writing -------------------------------------------------------------------------------------------
 
     @contextmanager
-    def writer(self) -> Iterator["Store"]:
+    def writer(self) -> Iterator[Store]:
         """Hold the single-writer lock for the duration of the block."""
         self._lock.acquire()
         try:
@@ -233,7 +233,8 @@ class Store:
         overlap_sentences: int = 1,
         progress: bool = False,
     ) -> SyncReport:
-        """Make the store hold exactly these articles (with `prune`, besides the ids in `keep`), writing only what changed."""
+        """Make the store hold exactly these articles (with `prune`: and the ids in `keep`), writing only what
+        changed."""
         articles = list(articles)
         known = self._document_hashes()
         report = SyncReport()

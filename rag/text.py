@@ -111,7 +111,7 @@ def _ends_with_abbreviation(sentence: str) -> bool:
     last = sentence.rstrip("»«“”\"')]").rstrip(".").split()
     if not last:
         return False
-    word = last[-1].lstrip("(\"„“«»").casefold()
+    word = last[-1].lstrip('("„“«»').casefold()
     return word in _ABBREVIATIONS or (word.isdigit() and len(word) <= 2)
 
 

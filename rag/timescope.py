@@ -11,26 +11,51 @@ import re
 from dataclasses import dataclass
 
 MONTHS: dict[str, int] = {
-    "januar": 1, "jänner": 1, "january": 1, "jan": 1,
-    "februar": 2, "february": 2, "feb": 2,
-    "märz": 3, "maerz": 3, "march": 3,
-    "april": 4, "apr": 4,
-    "mai": 5, "may": 5,
-    "juni": 6, "june": 6,
-    "juli": 7, "july": 7,
-    "august": 8, "aug": 8,
-    "september": 9, "sept": 9, "sep": 9,
-    "oktober": 10, "october": 10, "okt": 10, "oct": 10,
-    "november": 11, "nov": 11,
-    "dezember": 12, "december": 12, "dez": 12, "dec": 12,
+    "januar": 1,
+    "jänner": 1,
+    "january": 1,
+    "jan": 1,
+    "februar": 2,
+    "february": 2,
+    "feb": 2,
+    "märz": 3,
+    "maerz": 3,
+    "march": 3,
+    "april": 4,
+    "apr": 4,
+    "mai": 5,
+    "may": 5,
+    "juni": 6,
+    "june": 6,
+    "juli": 7,
+    "july": 7,
+    "august": 8,
+    "aug": 8,
+    "september": 9,
+    "sept": 9,
+    "sep": 9,
+    "oktober": 10,
+    "october": 10,
+    "okt": 10,
+    "oct": 10,
+    "november": 11,
+    "nov": 11,
+    "dezember": 12,
+    "december": 12,
+    "dez": 12,
+    "dec": 12,
 }
 _MONTH = "|".join(sorted(MONTHS, key=len, reverse=True))
 _YEAR = r"(?:19|20)\d\d"
 _MONTH_YEAR = re.compile(rf"\b({_MONTH})\.?\s+({_YEAR})\b", re.IGNORECASE)
 _YEAR_ONLY = re.compile(rf"(?<![\d.,-])\b({_YEAR})\b(?![.,]?\d)")
 # A month named without a year: "im Dezember", "am 2. März", "Anfang Februar"
-_MONTH_ALONE = re.compile(rf"\b(?:im|in|am|seit|ab|bis|anfang|mitte|ende|\d{{1,2}}\.)\s+({_MONTH})\b(?!\.?\s+{_YEAR})", re.IGNORECASE)
-_LAST_YEAR = re.compile(r"\b(?:im\s+)?(?:vergangenen|letzten|vorigen)\s+jahr(?:es)?\b|\bim\s+vorjahr\b|\blast\s+year\b", re.IGNORECASE)
+_MONTH_ALONE = re.compile(
+    rf"\b(?:im|in|am|seit|ab|bis|anfang|mitte|ende|\d{{1,2}}\.)\s+({_MONTH})\b(?!\.?\s+{_YEAR})", re.IGNORECASE
+)
+_LAST_YEAR = re.compile(
+    r"\b(?:im\s+)?(?:vergangenen|letzten|vorigen)\s+jahr(?:es)?\b|\bim\s+vorjahr\b|\blast\s+year\b", re.IGNORECASE
+)
 _THIS_YEAR = re.compile(r"\b(?:in\s+)?diese[ms]?\s+jahr(?:es)?\b|\bthis\s+year\b", re.IGNORECASE)
 
 
@@ -42,20 +67,20 @@ class Period:
     month: int | None = None
 
     @classmethod
-    def parse(cls, value: str | None) -> "Period | None":
+    def parse(cls, value: str | None) -> Period | None:
         """Read "2022" or "2022-01"; None for a missing or malformed date."""
         match = re.fullmatch(r"((?:19|20)\d\d)(?:-(0[1-9]|1[0-2]))?", (value or "").strip())
         if not match:
             return None
         return cls(int(match.group(1)), int(match.group(2)) if match.group(2) else None)
 
-    def covers(self, other: "Period") -> bool:
+    def covers(self, other: Period) -> bool:
         """True when `other` lies in this period; a bare year in `other` counts as touching every month of it."""
         if self.year != other.year:
             return False
         return self.month is None or other.month is None or self.month == other.month
 
-    def within(self, start: "Period | None", end: "Period | None") -> bool:
+    def within(self, start: Period | None, end: Period | None) -> bool:
         """Whether this period overlaps [start, end]; an open bound admits everything on its side."""
         first, last = (self.year, self.month or 1), (self.year, self.month or 12)
         return (start is None or last >= (start.year, start.month or 1)) and (
@@ -98,7 +123,8 @@ def sentence_periods(sentence: str, article: Period | None) -> set[Period]:
         return periods
     for month_name in _MONTH_ALONE.findall(sentence):
         month = MONTHS[month_name.casefold()]
-        # the nearest such month to the article's date: "im Dezember" in January is last year's, "im Februar" this year's
+        # the nearest such month to the article's date: in January, "im Dezember" is last year's and
+        # "im Februar" this year's
         year = article.year
         if article.month is not None and abs(month - article.month) > 6:
             year += 1 if month < article.month else -1

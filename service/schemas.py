@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from rag.answer import Answer
 
 MAX_QUESTION_CHARS = 2000
+
+
+def _stripped_not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value.strip()
+
+
+# A question or search query: 1..2000 characters, not only white space; stored stripped.
+QueryText = Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS), AfterValidator(_stripped_not_blank)]
 
 
 class AskRequest(BaseModel):
@@ -15,16 +27,9 @@ class AskRequest(BaseModel):
         json_schema_extra={"examples": [{"question": "Wo trafen sich Blinken und Lawrow 2022?", "top_k": 5}]},
     )
 
-    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, description="A question in German or English")
+    question: QueryText = Field(description="A question in German or English")
     top_k: int = Field(default=5, ge=1, le=20, description="How many passages to retrieve")
     stream: bool = Field(default=False, description="answer as Server-Sent Events: passages, answer, citations")
-
-    @field_validator("question")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("question must not be blank")
-        return value.strip()
 
 
 class CitationModel(BaseModel):
@@ -67,7 +72,7 @@ class AskResponse(BaseModel):
     timings_ms: dict[str, int]
 
     @classmethod
-    def from_answer(cls, answer: Answer) -> "AskResponse":
+    def from_answer(cls, answer: Answer) -> AskResponse:
         return cls(
             answer=answer.answer,
             abstained=answer.abstained,
@@ -103,7 +108,7 @@ class PassageModel(BaseModel):
     evidence: float = Field(description="share of the question's terms its best sentence covers")
 
     @classmethod
-    def from_passage(cls, passage) -> "PassageModel":
+    def from_passage(cls, passage) -> PassageModel:
         chunk = passage.chunk
         return cls(
             doc_id=chunk.doc_id,
@@ -126,17 +131,10 @@ class SearchRequest(BaseModel):
         json_schema_extra={"examples": [{"query": "Blinken Lawrow Genf", "top_k": 5, "date_from": "2022-01"}]},
     )
 
-    query: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    query: QueryText
     top_k: int = Field(default=5, ge=1, le=20)
     date_from: str | None = Field(default=None, pattern=YEAR_MONTH, description="YYYY or YYYY-MM, inclusive")
     date_to: str | None = Field(default=None, pattern=YEAR_MONTH, description="YYYY or YYYY-MM, inclusive")
-
-    @field_validator("query")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("query must not be blank")
-        return value.strip()
 
 
 class SearchResponse(BaseModel):

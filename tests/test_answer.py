@@ -4,8 +4,8 @@ import pytest
 
 from rag.answer import ABSTAIN_ANSWER, Answerer, render_prompt
 from rag.retrieve import Retriever
-from rag.settings import Settings
 from rag.services import ingest_folder
+from rag.settings import Settings
 from tests.conftest import FakeGenerator
 
 GENEVA_ARTICLES = {"002_606d4c18b25b7e8e", "003_6f9f40feec1ab3b1", "004_26328b77b207f0a4"}
@@ -44,7 +44,11 @@ def test_the_time_scope_keeps_other_years_out(filled_store):
 
 @pytest.mark.parametrize(
     "question",
-    ["Wo trafen sich Blinken und Lawrow 2024?", "Wie hoch ist der Eiffelturm?", "Wo trafen sich Blinken und Lawrow im März 2022?"],
+    [
+        "Wo trafen sich Blinken und Lawrow 2024?",
+        "Wie hoch ist der Eiffelturm?",
+        "Wo trafen sich Blinken und Lawrow im März 2022?",
+    ],
 )
 def test_abstains_when_the_articles_do_not_answer(filled_store, question):
     answer = answerer(filled_store, FakeGenerator(preferred=["in Genf"])).ask(question)

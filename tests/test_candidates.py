@@ -21,7 +21,9 @@ def test_candidates_named_in_the_question_are_dropped():
 
 
 def test_person_names_lose_their_roles_and_lists_are_joined():
-    sentence = "Blinken trifft in Kiew den ukrainischen Präsidenten Wolodymyr Selenskyj und den Aussenminister Dmytro Kuleba."
+    sentence = (
+        "Blinken trifft in Kiew den ukrainischen Präsidenten Wolodymyr Selenskyj und den Aussenminister Dmytro Kuleba."
+    )
     found = texts(sentence, AnswerKind.PERSON, "Wen trifft Blinken in Kiew?")
     assert "Wolodymyr Selenskyj" in found and "Dmytro Kuleba" in found
     assert "Wolodymyr Selenskyj und Dmytro Kuleba" in found
@@ -67,7 +69,11 @@ def test_the_clause_that_holds_the_question_words_holds_the_answer():
     sentencing = read_question("Wann wurde er verurteilt?")
     assert in_asked_clause(sentence, found["2020"], sentencing.terms)
 
-    troops = "Derzeit sind in Estland 830 britische Soldaten stationiert, weitere 140 im Rahmen einer NATO-Mission in Polen."
+    troops = (
+        "Derzeit sind in Estland 830 britische Soldaten stationiert, weitere 140 im Rahmen einer NATO-Mission in Polen."
+    )
     poland = read_question("Wie viele Soldaten sind im Rahmen einer NATO-Mission in Polen?")
     counts = {c.text: c for c in extract(troops, AnswerKind.NUMBER, poland.text)}
-    assert proximity(troops, counts["weitere 140"], poland.terms) > proximity(troops, counts["830 britische Soldaten"], poland.terms)
+    assert proximity(troops, counts["weitere 140"], poland.terms) > proximity(
+        troops, counts["830 britische Soldaten"], poland.terms
+    )

@@ -40,8 +40,18 @@ def test_gold_set_is_well_formed_and_grounded():
     assert sum(not i["answerable"] for i in items) >= 12
     assert len({i["id"] for i in items}) == len(items)
     for item in items:
-        assert set(item) >= {"id", "question", "answerable", "required_facts", "forbidden_facts", "expected_sources",
-                             "evidence", "time_scope", "pair_id", "type"}
+        assert set(item) >= {
+            "id",
+            "question",
+            "answerable",
+            "required_facts",
+            "forbidden_facts",
+            "expected_sources",
+            "evidence",
+            "time_scope",
+            "pair_id",
+            "type",
+        }
         for doc_id in item["expected_sources"]:
             assert doc_id in documents, (item["id"], doc_id)
         for evidence in item["evidence"]:

@@ -6,8 +6,8 @@ from fastapi.testclient import TestClient
 from rag.answer import ABSTAIN_ANSWER, Answer, Answerer
 from rag.errors import StoreLocked
 from rag.retrieve import Retriever
-from rag.settings import Settings
 from rag.services import ingest_folder
+from rag.settings import Settings
 from rag.store import Store
 from service.app import create_app
 from service.runtime import Runtime

@@ -56,7 +56,9 @@ def test_a_raw_article_file_can_be_posted(client):
         "/v1/documents?doc_id=raw_1", content=BERN.encode(), headers={"content-type": "text/plain; charset=utf-8"}
     )
     assert response.status_code == 201 and response.json()["date"] == "2024-05"
-    anonymous = client.post("/v1/documents", content=b"Ein Artikel ohne Kopfzeile.", headers={"content-type": "text/plain"})
+    anonymous = client.post(
+        "/v1/documents", content=b"Ein Artikel ohne Kopfzeile.", headers={"content-type": "text/plain"}
+    )
     assert anonymous.status_code == 201 and anonymous.json()["doc_id"].startswith("doc_")
 
 
@@ -66,7 +68,12 @@ def test_a_raw_article_file_can_be_posted(client):
         (b"\xff\xfe kein utf-8", {"content-type": "text/plain"}, 422, "UTF-8"),
         (b"   ", {"content-type": "text/plain"}, 422, "empty"),
         (b"x" * 6000, {"content-type": "text/plain"}, 413, "limit"),
-        (json.dumps({"text": "Hallo.", "doc_id": "../etc"}).encode(), {"content-type": "application/json"}, 422, "doc_id"),
+        (
+            json.dumps({"text": "Hallo.", "doc_id": "../etc"}).encode(),
+            {"content-type": "application/json"},
+            422,
+            "doc_id",
+        ),
         (json.dumps({"text": "Hallo.", "date": "Mai"}).encode(), {"content-type": "application/json"}, 422, "date"),
         (b"{not json", {"content-type": "application/json"}, 422, "JSON"),
     ],
@@ -84,7 +91,9 @@ def test_search_returns_passages_with_offsets_and_honours_dates(client):
     assert set(passage) == {"doc_id", "source", "date", "text", "char_start", "char_end", "score", "evidence"}
     document = client.get(f"/v1/documents/{passage['doc_id']}").json()["text"]
     assert document[passage["char_start"] : passage["char_end"]] == passage["text"]
-    only_2023 = client.post("/v1/search", json={"query": "Blinken Lawrow", "date_from": "2023-01", "date_to": "2023"}).json()
+    only_2023 = client.post(
+        "/v1/search", json={"query": "Blinken Lawrow", "date_from": "2023-01", "date_to": "2023"}
+    ).json()
     assert only_2023["passages"] and all(p["date"] == "2023-03" for p in only_2023["passages"])
     assert client.post("/v1/search", json={"query": "x", "date_from": "Januar"}).status_code == 422
 
@@ -114,7 +123,9 @@ def test_openai_shaped_chat_completion(client):
     assert body["choices"][0]["message"]["content"].startswith("In Genf [1]")
     assert body["citations"][0]["quote"]
     assert client.get("/v1/models").json()["data"][0]["id"] == "nachrichten-qa"
-    assert client.post("/v1/chat/completions", json={"messages": [{"role": "system", "content": "x"}]}).status_code == 422
+    assert (
+        client.post("/v1/chat/completions", json={"messages": [{"role": "system", "content": "x"}]}).status_code == 422
+    )
 
 
 def test_api_key_guards_every_v1_route(tmp_path, articles_dir):
@@ -153,7 +164,9 @@ def test_a_client_that_disconnects_stops_the_generation(tmp_path, articles_dir):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime.settings, runtime), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(runtime.settings, runtime), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -161,7 +174,9 @@ def test_a_client_that_disconnects_stops_the_generation(tmp_path, articles_dir):
         while not server.started and time.monotonic() < deadline:
             time.sleep(0.05)
         runtime.wait_until_loaded()
-        with httpx.stream("POST", f"http://127.0.0.1:{port}/v1/ask", json={"question": QUESTION, "stream": True}) as response:
+        with httpx.stream(
+            "POST", f"http://127.0.0.1:{port}/v1/ask", json={"question": QUESTION, "stream": True}
+        ) as response:
             first = next(response.iter_lines())
             assert first == "event: passages"
             assert generator.started.wait(5)

@@ -6,8 +6,8 @@ import pytest
 
 from rag.errors import DocumentNotFound, StoreLocked
 from rag.ingest import parse_article, read_article
-from rag.settings import Settings
 from rag.services import ingest_folder
+from rag.settings import Settings
 from rag.store import Store, WriteLock
 from tests.conftest import ROOT
 

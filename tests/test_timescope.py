@@ -21,7 +21,9 @@ def test_question_period(question, expected):
 
 def test_relative_times_are_read_against_the_article_date():
     january_2022 = Period(2022, 1)
-    assert sentence_periods("Sie sind sich schon im Dezember in Stockholm begegnet.", january_2022) == {Period(2021, 12)}
+    assert sentence_periods("Sie sind sich schon im Dezember in Stockholm begegnet.", january_2022) == {
+        Period(2021, 12)
+    }
     assert sentence_periods("Die Übung soll im Februar stattfinden.", january_2022) == {Period(2022, 2)}
     assert sentence_periods("In Bali im vergangenen Jahr verließ er die Sitzung.", Period(2023, 3)) == {Period(2022)}
     assert sentence_periods("Er wurde im Dezember 2018 festgenommen und 2020 verurteilt.", None) == {

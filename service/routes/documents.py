@@ -13,7 +13,13 @@ from rag.ingest import parse_article
 from rag.store import StoredDocument
 from service.deps import get_runtime
 from service.runtime import Runtime
-from service.schemas import DocumentDetail, DocumentIn, DocumentList, DocumentSummary, DocumentWritten
+from service.schemas import (
+    DocumentDetail,
+    DocumentIn,
+    DocumentList,
+    DocumentSummary,
+    DocumentWritten,
+)
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 
@@ -33,9 +39,7 @@ async def add_document(request: Request, runtime: Runtime = Depends(get_runtime)
     """One article, as JSON `{text, doc_id?, date?}` or as the raw file (text/plain, optional ` date` header).
     Re-sending an unchanged article writes nothing; a changed one replaces its chunks."""
     document = _read_document(await _read_body(request, runtime.settings.max_document_bytes), request)
-    article = parse_article(
-        document.text, doc_id=document.doc_id or _content_id(document.text), date=document.date
-    )
+    article = parse_article(document.text, doc_id=document.doc_id or _content_id(document.text), date=document.date)
     with runtime.writing() as store:
         report = store.put(article, runtime.settings.chunk_chars, runtime.settings.chunk_overlap_sentences)
         stored = store.document(article.doc_id)
@@ -118,4 +122,3 @@ def _summary(document: StoredDocument) -> DocumentSummary:
         chunks=document.chunk_count,
         removed=removed,
     )
-

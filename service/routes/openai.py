@@ -44,7 +44,7 @@ class ChatRequest(BaseModel):
     stream: bool = False
 
     @model_validator(mode="after")
-    def _has_a_question(self) -> "ChatRequest":
+    def _has_a_question(self) -> ChatRequest:
         question = self.question
         if not question:
             raise ValueError("messages need a user message with text")

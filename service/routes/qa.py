@@ -11,14 +11,25 @@ from starlette.background import BackgroundTask
 from rag.timescope import Period
 from service.deps import get_runtime
 from service.runtime import Runtime
-from service.schemas import AskRequest, AskResponse, CitationModel, PassageModel, SearchRequest, SearchResponse
+from service.schemas import (
+    AskRequest,
+    AskResponse,
+    CitationModel,
+    PassageModel,
+    SearchRequest,
+    SearchResponse,
+)
 from service.streaming import AnswerStream, sse, words
 
 router = APIRouter(tags=["qa"])
 
 STREAM_DOC = {
     200: {
-        "content": {"text/event-stream": {"example": 'event: passages\ndata: [...]\n\nevent: answer\ndata: {"delta": "In "}\n\n'}},
+        "content": {
+            "text/event-stream": {
+                "example": 'event: passages\ndata: [...]\n\nevent: answer\ndata: {"delta": "In "}\n\n'
+            }
+        },
         "description": "with stream=true: events passages, answer (deltas), citations, done",
     }
 }

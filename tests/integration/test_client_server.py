@@ -52,7 +52,10 @@ def servers(tmp_path_factory):
 
     chroma_port, llm_port = free_port(), free_port()
     data = tmp_path_factory.mktemp("chroma")
-    chroma = ["chroma", *compose_command("chroma", {"/data": str(data), "0.0.0.0": "127.0.0.1", "8000": str(chroma_port)})]
+    chroma = [
+        "chroma",
+        *compose_command("chroma", {"/data": str(data), "0.0.0.0": "127.0.0.1", "8000": str(chroma_port)}),
+    ]
     chroma[0] = shutil.which("chroma", path=str(Path(sys.executable).parent)) or "chroma"
     llm = compose_command(
         "llm",
@@ -82,7 +85,9 @@ def servers(tmp_path_factory):
 
 
 def test_headline_questions_through_chroma_and_llm_servers(servers, monkeypatch):
-    ingest = compose_command("ingest", {"rag": str(Path(sys.executable).parent / "rag"), "/app/data/articles": str(ARTICLES)})
+    ingest = compose_command(
+        "ingest", {"rag": str(Path(sys.executable).parent / "rag"), "/app/data/articles": str(ARTICLES)}
+    )
     result = subprocess.run(ingest, env={**os.environ, **servers}, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "5 added" in result.stdout
@@ -113,7 +118,9 @@ def test_headline_questions_through_chroma_and_llm_servers(servers, monkeypatch)
 def test_docker_compose_accepts_the_file():
     compose = shutil.which("docker-compose")
     assert compose, "Debian's docker-compose is needed: apt-get install docker-compose (.ci/run does)"
-    result = subprocess.run([compose, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"], capture_output=True, text=True)
+    result = subprocess.run(
+        [compose, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
     assert {"chroma", "llm", "api"} <= set(COMPOSE["services"])
     assert all("healthcheck" in COMPOSE["services"][name] for name in ("chroma", "llm", "api"))

@@ -105,7 +105,10 @@ def test_server_sent_events_over_http(server):
     url, _ = server
     events = []
     with httpx.stream(
-        "POST", f"{url}/v1/ask", json={"question": "Wo trafen sich Blinken und Lawrow 2022?", "stream": True}, timeout=60
+        "POST",
+        f"{url}/v1/ask",
+        json={"question": "Wo trafen sich Blinken und Lawrow 2022?", "stream": True},
+        timeout=60,
     ) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         for line in response.iter_lines():

@@ -42,9 +42,7 @@ def test_december_2021_is_stockholm(real_answerer):
     assert_verbatim(answer.citations)
 
 
-@pytest.mark.parametrize(
-    "question", ["Wo trafen sich Blinken und Lawrow 2024?", "Wie hoch ist der Eiffelturm?"]
-)
+@pytest.mark.parametrize("question", ["Wo trafen sich Blinken und Lawrow 2024?", "Wie hoch ist der Eiffelturm?"])
 def test_abstains_where_the_articles_are_silent(real_answerer, question):
     answer = real_answerer.ask(question)
     assert answer.abstained and answer.citations == []
