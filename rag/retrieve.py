@@ -137,13 +137,13 @@ class Retriever:
         """The top_k passages for the question. `answers_in` tells whether a sentence holds an answer of the kind
         asked for; passages with such a sentence rank higher."""
         index = self.store.lexical()
-        by_id = {c.id: c for c in index.chunks}
+        by_id = index.by_id
         time_key = question.period.key if question.period else None
 
         question = replace(question, terms=tuple(index.correct(t) for t in question.terms))
         scores = index.scores(list(question.terms))
         if time_key:
-            scores = scores * np.array([time_key in c.time_keys for c in index.chunks], dtype=float)
+            scores = scores * index.time_mask(time_key)
         order = np.argsort(-scores)[: self.candidate_pool]
         lexical = [index.chunks[i].id for i in order if scores[i] > 0]
 

@@ -116,8 +116,10 @@ class LexicalIndex:
 
     def __init__(self, chunks: list[Chunk], bm25: bm25s.BM25 | None, stamp: str) -> None:
         self.chunks = chunks
+        self.by_id = {c.id: c for c in chunks}
         self.stamp = stamp  # hash of the chunk ids it was built from
         self._bm25 = bm25
+        self._time_masks: dict[str, np.ndarray] = {}
         chunk_terms = [set(terms(c.text)) for c in chunks]
         self._document_frequency = Counter(t for found in chunk_terms for t in found)
         self.article_terms: dict[str, set[str]] = {}
@@ -137,6 +139,12 @@ class LexicalIndex:
         # an empty term list would break the index; a placeholder token matches no query
         bm25.index([terms(c.text) or ["\x00"] for c in chunks], show_progress=False)
         return cls(chunks, bm25, stamp)
+
+    def time_mask(self, key: str) -> np.ndarray:
+        """1.0 for chunks filed under the period `key` ("t_2022"), else 0.0; cached per period."""
+        if key not in self._time_masks:
+            self._time_masks[key] = np.array([key in c.time_keys for c in self.chunks], dtype=float)
+        return self._time_masks[key]
 
     def correct(self, term: str) -> str:
         """The indexed term closest in spelling to an unknown one ("blinkn" -> "blink"); known terms stay."""

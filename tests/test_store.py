@@ -97,3 +97,33 @@ def test_cli_ingest_refuses_while_another_writer_holds_the_store(tmp_path):
     assert result.returncode != 0
     assert "in use by a writer" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+class CrashingEmbedder:
+    """Works for `calls` batches, then fails as a killed process would, mid-ingest."""
+
+    def __init__(self, inner, calls: int) -> None:
+        self.inner, self.calls = inner, calls
+
+    def embed(self, texts):
+        if self.calls == 0:
+            raise RuntimeError("killed")
+        self.calls -= 1
+        return self.inner.embed(texts)
+
+
+def test_a_crash_mid_ingest_is_repaired_by_the_next_one(tmp_path, fake_embedder, articles_dir):
+    clean = Store(tmp_path / "clean", fake_embedder)
+    ingest(clean, articles_dir)
+
+    # 3 embedding calls: article one's chunks and record, then article two's chunks; its record never lands
+    crashing = Store(tmp_path / "var", CrashingEmbedder(fake_embedder, calls=3))
+    with pytest.raises(RuntimeError, match="killed"):
+        ingest(crashing, articles_dir)
+    assert [d.doc_id for d in crashing.documents()] == ["000_73fb6efb81153680"]
+
+    repaired = Store(tmp_path / "var", fake_embedder)
+    report = ingest(repaired, articles_dir)
+    assert report.unchanged == ["000_73fb6efb81153680"] and len(report.added) == 4
+    assert sorted(c.id for c in repaired.lexical().chunks) == sorted(c.id for c in clean.lexical().chunks)
+    assert repaired.chunk_count() == clean.chunk_count()
