@@ -53,6 +53,9 @@ def _ingest(settings: Settings, folder: Path) -> int:
 def _ask(settings: Settings, question: str, top_k: int, as_json: bool) -> int:
     from rag.services import build_answerer, open_store
 
+    if not question.strip() or len(question) > 2000 or not 1 <= top_k <= 20:
+        print("rag: the question must have 1 to 2000 characters, and --top-k be 1 to 20", file=sys.stderr)
+        return 2
     store = open_store(settings)
     store.warm_up()
     answer = build_answerer(settings, store).ask(question, top_k)

@@ -32,12 +32,32 @@ class Generator(Protocol):
         ...
 
 
+def _route_llama_logs() -> None:
+    """Send llama.cpp's own messages to Python logging (debug) instead of stderr: llama-cpp-python prints its
+    notices even with verbose=False."""
+    import ctypes
+
+    import llama_cpp
+
+    global _LOG_CALLBACK  # llama.cpp keeps only a pointer: the callback object must outlive this call
+    if _LOG_CALLBACK is None:
+
+        @llama_cpp.llama_log_callback
+        def callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+            logging.getLogger("llama.cpp").debug(text.decode("utf-8", errors="replace").rstrip())
+
+        _LOG_CALLBACK = callback
+    llama_cpp.llama_log_set(_LOG_CALLBACK, ctypes.c_void_p(0))
+
+
+_LOG_CALLBACK = None
+
+
 class LlamaGenerator:
     def __init__(self, model_path: Path, threads: int = 2, context: int = 2048) -> None:
         from llama_cpp import Llama
 
-        # llama.cpp reports notices at its "none" level, which its Python logger lets through unless silenced
-        logging.getLogger("llama-cpp-python").setLevel(logging.CRITICAL + 1)
+        _route_llama_logs()
         self.name = model_path.stem
         self._llm = Llama(
             model_path=str(model_path),
