@@ -115,3 +115,14 @@ def test_server_sent_events_over_http(server):
             if line.startswith("event: "):
                 events.append(line.removeprefix("event: "))
     assert events[0] == "passages" and "answer" in events and events[-2:] == ["citations", "done"]
+
+
+def test_eval_runs_against_a_server_and_writes_its_reports(server, tmp_path):
+    url, env = server
+    result = subprocess.run(
+        [sys.executable, "-m", "eval.run", "--url", url, "--ids", "q001,q002,q004", "--out", str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "answer_correct" in result.stdout and "1.000" in result.stdout
+    assert {p.suffix for p in tmp_path.iterdir()} == {".json", ".md", ".png"}
