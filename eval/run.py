@@ -33,18 +33,25 @@ def load_documents(articles_dir: Path) -> dict[str, str]:
 
 
 class InProcessSystem:
-    def __init__(self, overrides: dict[str, str]) -> None:
+    """The pipeline in this process: answers plus the top-10 passages for the retrieval metrics."""
+
+    def __init__(self, answerer, top_k: int = 5) -> None:
+        self.answerer = answerer
+        self.top_k = top_k
+
+    @classmethod
+    def from_settings(cls, overrides: dict[str, str]) -> "InProcessSystem":
         from rag.services import build_answerer, open_store
         from rag.settings import Settings
 
-        self.settings = Settings(**overrides)
-        store = open_store(self.settings)
+        settings = Settings(**overrides)
+        store = open_store(settings)
         store.warm_up()
-        self.answerer = build_answerer(self.settings, store)
+        return cls(build_answerer(settings, store), settings.top_k)
 
     def observe(self, question: str) -> Observation:
         started = time.perf_counter()
-        answer = self.answerer.ask(question, self.settings.top_k)
+        answer = self.answerer.ask(question, self.top_k)
         wall = (time.perf_counter() - started) * 1000
         ranked = self.answerer.retrieve(question, 10).passages
         return Observation(
@@ -119,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         configs.append(("model", {"llm_path": args.model}))
     runs = {}
     for label, overrides in configs:
-        system = HttpSystem(args.url) if args.url else InProcessSystem(overrides)
+        system = HttpSystem(args.url) if args.url else InProcessSystem.from_settings(overrides)
         runs[label] = evaluate(system, items, documents) | {"config": overrides, "url": args.url}
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from rag.errors import RagError
-from rag.settings import Settings
+from rag.settings import MAX_QUESTION_CHARS, MAX_TOP_K, Settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,8 +53,11 @@ def _ingest(settings: Settings, folder: Path) -> int:
 def _ask(settings: Settings, question: str, top_k: int, as_json: bool) -> int:
     from rag.services import build_answerer, open_store
 
-    if not question.strip() or len(question) > 2000 or not 1 <= top_k <= 20:
-        print("rag: the question must have 1 to 2000 characters, and --top-k be 1 to 20", file=sys.stderr)
+    if not question.strip() or len(question) > MAX_QUESTION_CHARS or not 1 <= top_k <= MAX_TOP_K:
+        print(
+            f"rag: the question must have 1 to {MAX_QUESTION_CHARS} characters, and --top-k be 1 to {MAX_TOP_K}",
+            file=sys.stderr,
+        )
         return 2
     store = open_store(settings)
     store.warm_up()

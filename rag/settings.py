@@ -7,6 +7,9 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+MAX_QUESTION_CHARS = 2000  # the longest question or search query anyone may send
+MAX_TOP_K = 20  # the most passages a question may ask for
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAG_", env_file=".env", extra="ignore")
@@ -28,7 +31,7 @@ class Settings(BaseSettings):
     chunk_overlap_sentences: int = Field(default=1, ge=0)
 
     # Retrieval and answering
-    top_k: int = Field(default=5, ge=1, le=20)
+    top_k: int = Field(default=5, ge=1, le=MAX_TOP_K)
     candidate_pool: int = Field(default=30, ge=1)
     rerank_depth: int = Field(default=15, ge=1)
     prompt_sentences: int = Field(default=3, ge=1, le=10)

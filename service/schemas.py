@@ -7,8 +7,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from rag.answer import Answer
-
-MAX_QUESTION_CHARS = 2000
+from rag.settings import MAX_QUESTION_CHARS, MAX_TOP_K
 
 
 def _stripped_not_blank(value: str) -> str:
@@ -17,7 +16,7 @@ def _stripped_not_blank(value: str) -> str:
     return value.strip()
 
 
-# A question or search query: 1..2000 characters, not only white space; stored stripped.
+# A question or search query: 1..MAX_QUESTION_CHARS characters, not only white space; stored stripped.
 QueryText = Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS), AfterValidator(_stripped_not_blank)]
 
 
@@ -28,7 +27,7 @@ class AskRequest(BaseModel):
     )
 
     question: QueryText = Field(description="A question in German or English")
-    top_k: int = Field(default=5, ge=1, le=20, description="How many passages to retrieve")
+    top_k: int = Field(default=5, ge=1, le=MAX_TOP_K, description="How many passages to retrieve")
     stream: bool = Field(default=False, description="answer as Server-Sent Events: passages, answer, citations")
 
 
@@ -132,7 +131,7 @@ class SearchRequest(BaseModel):
     )
 
     query: QueryText
-    top_k: int = Field(default=5, ge=1, le=20)
+    top_k: int = Field(default=5, ge=1, le=MAX_TOP_K)
     date_from: str | None = Field(default=None, pattern=YEAR_MONTH, description="YYYY or YYYY-MM, inclusive")
     date_to: str | None = Field(default=None, pattern=YEAR_MONTH, description="YYYY or YYYY-MM, inclusive")
 

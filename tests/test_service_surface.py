@@ -1,5 +1,4 @@
 import json
-import socket
 import threading
 import time
 
@@ -11,7 +10,7 @@ from fastapi.testclient import TestClient
 from rag.answer import Answerer
 from rag.retrieve import Retriever
 from service.app import create_app
-from tests.conftest import FakeGenerator
+from tests.conftest import FakeGenerator, free_port
 from tests.test_service import QUESTION, make_runtime
 
 BERN = " date 2024-05 Blinken und Lawrow trafen sich am Montag in Bern. Das Gespräch dauerte drei Stunden."
@@ -161,9 +160,7 @@ def test_a_client_that_disconnects_stops_the_generation(tmp_path, articles_dir):
     runtime = make_runtime(
         tmp_path, articles_dir, build=lambda s, store: Answerer(store, Retriever(store, store.embedder), generator, s)
     )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(runtime.settings, runtime), host="127.0.0.1", port=port, log_level="warning")
     )

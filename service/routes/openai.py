@@ -15,9 +15,10 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.background import BackgroundTask
 
+from rag.settings import MAX_QUESTION_CHARS
 from service.deps import get_runtime
 from service.runtime import Runtime
-from service.schemas import MAX_QUESTION_CHARS, CitationModel
+from service.schemas import CitationModel
 from service.streaming import AnswerStream, sse, words
 
 router = APIRouter(tags=["openai"])

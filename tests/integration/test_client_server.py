@@ -3,7 +3,6 @@ and environment of docker-compose.yml, and the headline questions through the se
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,17 +15,11 @@ from fastapi.testclient import TestClient
 
 from rag.settings import Settings
 from service.app import create_app
-from tests.conftest import ARTICLES, ROOT
+from tests.conftest import ARTICLES, ROOT, free_port
 
 pytestmark = pytest.mark.integration
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def compose_command(service: str, replacements: dict[str, str]) -> list[str]:

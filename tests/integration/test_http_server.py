@@ -1,7 +1,6 @@
 """`rag serve` as a real process on a free loopback port, over the ingested corpus."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -9,15 +8,9 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import ARTICLES, ROOT
+from tests.conftest import ARTICLES, ROOT, free_port
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
