@@ -120,6 +120,7 @@ class LexicalIndex:
         self.stamp = stamp  # hash of the chunk ids it was built from
         self._bm25 = bm25
         self._time_masks: dict[str, np.ndarray] = {}
+        self._corrections: dict[str, str] = {}
         chunk_terms = [set(terms(c.text)) for c in chunks]
         self._document_frequency = Counter(t for found in chunk_terms for t in found)
         self.article_terms: dict[str, set[str]] = {}
@@ -150,8 +151,10 @@ class LexicalIndex:
         """The indexed term closest in spelling to an unknown one ("blinkn" -> "blink"); known terms stay."""
         if term in self._document_frequency or len(term) < 4 or term.isdigit():
             return term
-        close = difflib.get_close_matches(term, self._vocabulary(len(term)), n=1, cutoff=0.8)
-        return close[0] if close else term
+        if term not in self._corrections:
+            close = difflib.get_close_matches(term, self._vocabulary(len(term)), n=1, cutoff=0.8)
+            self._corrections[term] = close[0] if close else term
+        return self._corrections[term]
 
     def _vocabulary(self, length: int) -> list[str]:
         return [t for t in self._document_frequency if abs(len(t) - length) <= 2]

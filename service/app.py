@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -24,6 +25,8 @@ from service.deps import require_api_key
 from service.routes import documents, openai, qa
 from service.runtime import Runtime
 from service.schemas import ErrorResponse, Health, Readiness
+
+log = logging.getLogger("rag.service")
 
 STATUS_BY_ERROR: dict[type[RagError], int] = {
     Unauthorized: 401,
@@ -94,7 +97,5 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         # the traceback goes to the log, never to the client
-        import logging
-
-        logging.getLogger("rag.service").exception("unhandled error on %s", request.url.path)
+        log.exception("unhandled error on %s", request.url.path)
         return JSONResponse(ErrorResponse(error="internal error").model_dump(exclude_none=True), 500)
