@@ -16,6 +16,7 @@ import shutil
 import threading
 import time
 from collections import Counter
+from functools import lru_cache
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -120,7 +121,7 @@ class LexicalIndex:
         self.stamp = stamp  # hash of the chunk ids it was built from
         self._bm25 = bm25
         self._time_masks: dict[str, np.ndarray] = {}
-        self._corrections: dict[str, str] = {}
+        self._closest = lru_cache(maxsize=4096)(self._closest_term)  # bounded: queries are unbounded
         chunk_terms = [set(terms(c.text)) for c in chunks]
         self._document_frequency = Counter(t for found in chunk_terms for t in found)
         self.article_terms: dict[str, set[str]] = {}
@@ -151,10 +152,11 @@ class LexicalIndex:
         """The indexed term closest in spelling to an unknown one ("blinkn" -> "blink"); known terms stay."""
         if term in self._document_frequency or len(term) < 4 or term.isdigit():
             return term
-        if term not in self._corrections:
-            close = difflib.get_close_matches(term, self._vocabulary(len(term)), n=1, cutoff=0.8)
-            self._corrections[term] = close[0] if close else term
-        return self._corrections[term]
+        return self._closest(term)
+
+    def _closest_term(self, term: str) -> str:
+        close = difflib.get_close_matches(term, self._vocabulary(len(term)), n=1, cutoff=0.8)
+        return close[0] if close else term
 
     def _vocabulary(self, length: int) -> list[str]:
         return [t for t in self._document_frequency if abs(len(t) - length) <= 2]
