@@ -115,17 +115,19 @@ class WriteLock:
 class LexicalIndex:
     """BM25 over German-stemmed chunk terms, with the chunk records it ranks."""
 
-    def __init__(self, chunks: list[Chunk], bm25: bm25s.BM25 | None, stamp: str) -> None:
+    def __init__(
+        self, chunks: list[Chunk], bm25: bm25s.BM25 | None, stamp: str, chunk_terms: list[list[str]] | None = None
+    ) -> None:
         self.chunks = chunks
         self.by_id = {c.id: c for c in chunks}
         self.stamp = stamp  # hash of the chunk ids it was built from
         self._bm25 = bm25
         self._time_masks: dict[str, np.ndarray] = {}
         self._closest = lru_cache(maxsize=4096)(self._closest_term)  # bounded: queries are unbounded
-        chunk_terms = [set(terms(c.text)) for c in chunks]
-        self._document_frequency = Counter(t for found in chunk_terms for t in found)
+        chunk_terms = chunk_terms if chunk_terms is not None else [terms(c.text) for c in chunks]
+        self._document_frequency = Counter(t for found in chunk_terms for t in set(found))
         self.article_terms: dict[str, set[str]] = {}
-        for chunk, found in zip(chunks, chunk_terms):
+        for chunk, found in zip(chunks, chunk_terms, strict=True):
             self.article_terms.setdefault(chunk.doc_id, set()).update(found)
 
     def idf(self, term: str) -> float:
@@ -137,10 +139,11 @@ class LexicalIndex:
     def build(cls, chunks: list[Chunk], stamp: str) -> LexicalIndex:
         if not chunks:
             return cls([], None, stamp)
+        chunk_terms = [terms(c.text) for c in chunks]
         bm25 = bm25s.BM25()
         # an empty term list would break the index; a placeholder token matches no query
-        bm25.index([terms(c.text) or ["\x00"] for c in chunks], show_progress=False)
-        return cls(chunks, bm25, stamp)
+        bm25.index([found or ["\x00"] for found in chunk_terms], show_progress=False)
+        return cls(chunks, bm25, stamp, chunk_terms)
 
     def time_mask(self, key: str) -> np.ndarray:
         """1.0 for chunks filed under the period `key` ("t_2022"), else 0.0; cached per period."""
@@ -167,7 +170,8 @@ class LexicalIndex:
         return self._bm25.get_scores(query_terms)
 
     def save(self, folder: Path) -> None:
-        """Write atomically: a crash leaves the old index (with its old stamp) or the new one."""
+        """Write beside, then swap: a crash leaves the old index, the new one or none, and a missing or
+        mis-stamped index is rebuilt from Chroma on the next open."""
         tmp = folder.with_name(folder.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)

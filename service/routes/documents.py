@@ -7,6 +7,7 @@ import json
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from rag.errors import IngestError, TooLarge
 from rag.ingest import parse_article
@@ -40,11 +41,15 @@ async def add_document(request: Request, runtime: Runtime = Depends(get_runtime)
     Re-sending an unchanged article writes nothing; a changed one replaces its chunks."""
     document = _read_document(await _read_body(request, runtime.settings.max_document_bytes), request)
     article = parse_article(document.text, doc_id=document.doc_id or _content_id(document.text), date=document.date)
-    with runtime.writing() as store:
-        report = store.put(article, runtime.settings.chunk_chars, runtime.settings.chunk_overlap_sentences)
-        stored = store.document(article.doc_id)
-    status = "added" if report.added else "updated" if report.updated else "unchanged"
-    return DocumentWritten(**_summary(stored).model_dump(), status=status)
+
+    def write() -> DocumentWritten:  # embedding and indexing block: off the event loop
+        with runtime.writing() as store:
+            report = store.put(article, runtime.settings.chunk_chars, runtime.settings.chunk_overlap_sentences)
+            stored = store.document(article.doc_id)
+        status = "added" if report.added else "updated" if report.updated else "unchanged"
+        return DocumentWritten(**_summary(stored).model_dump(), status=status)
+
+    return await run_in_threadpool(write)
 
 
 @router.get("", response_model=DocumentList)
