@@ -94,16 +94,17 @@ class LlamaGenerator:
         self, prompt: str, continuations: list[str], cancel: threading.Event | None = None
     ) -> list[list[float]]:
         prompt_tokens = self._llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
-        limit = self._llm.n_ctx() - max(len(self._tokens(c)) for c in continuations) - 1
-        if len(prompt_tokens) > limit:
+        continuation_tokens = [self._tokens(c) for c in continuations]
+        limit = self._llm.n_ctx() - max(map(len, continuation_tokens), default=0) - 1
+        if len(prompt_tokens) > limit:  # keep BOS and the end of the prompt, where the question is
             prompt_tokens = prompt_tokens[:1] + prompt_tokens[len(prompt_tokens) - limit + 1 :]
         with self._lock:
             next_logits = self._evaluate_prompt(prompt_tokens)
             scores = []
-            for continuation in continuations:
+            for tokens in continuation_tokens:
                 if cancel is not None and cancel.is_set():
                     raise Cancelled("the question was withdrawn")
-                scores.append(self._token_logprobs(len(prompt_tokens), next_logits, self._tokens(continuation)))
+                scores.append(self._token_logprobs(len(prompt_tokens), next_logits, tokens))
             return scores
 
     def _tokens(self, continuation: str) -> list[int]:
