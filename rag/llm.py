@@ -93,7 +93,9 @@ class LlamaGenerator:
     def logprobs(
         self, prompt: str, continuations: list[str], cancel: threading.Event | None = None
     ) -> list[list[float]]:
-        prompt_tokens = self._llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+        # control tokens are parsed only where a chat template put them; in a plain prompt all text is data
+        special = self._chat_formatter is not None
+        prompt_tokens = self._llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=special)
         continuation_tokens = [self._tokens(c) for c in continuations]
         limit = self._llm.n_ctx() - max(map(len, continuation_tokens), default=0) - 1
         if len(prompt_tokens) > limit:  # keep BOS and the end of the prompt, where the question is
