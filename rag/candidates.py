@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rag.retrieve import AnswerKind
 from rag.text import fold, terms
@@ -115,7 +116,8 @@ class Candidate:
     tier: int = 0  # 0 for the surest shape of answer; higher tiers are fallbacks
 
 
-def extract(sentence: str, kind: AnswerKind, question: str = "") -> list[Candidate]:
+@lru_cache(maxsize=4096)  # the reranker and the answerer both ask for the same sentences' candidates
+def extract(sentence: str, kind: AnswerKind, question: str = "") -> tuple[Candidate, ...]:
     """Spans of `sentence` shaped like an answer of `kind`, minus those the question already names.
 
     For OTHER, a quotation in the sentence, or else the whole sentence.
@@ -139,7 +141,7 @@ def extract(sentence: str, kind: AnswerKind, question: str = "") -> list[Candida
             c for c in candidates if all(need.search(c.text) for ask, need in _TIME_FOCUS if ask.search(question))
         ]
     candidates.sort(key=lambda c: c.start)
-    return _join_names(candidates, sentence) if kind is AnswerKind.PERSON else candidates
+    return tuple(_join_names(candidates, sentence) if kind is AnswerKind.PERSON else candidates)
 
 
 def _inside_another(candidate: Candidate, others) -> bool:

@@ -16,10 +16,10 @@ import shutil
 import threading
 import time
 from collections import Counter
-from functools import lru_cache
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 

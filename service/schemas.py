@@ -40,6 +40,10 @@ class CitationModel(BaseModel):
     char_start: int
     char_end: int
 
+    @classmethod
+    def from_answer(cls, answer: Answer) -> list[CitationModel]:
+        return [cls(**vars(c)) for c in answer.citations]
+
 
 class AskResponse(BaseModel):
     model_config = ConfigDict(
@@ -75,7 +79,7 @@ class AskResponse(BaseModel):
         return cls(
             answer=answer.answer,
             abstained=answer.abstained,
-            citations=[CitationModel(**vars(c)) for c in answer.citations],
+            citations=CitationModel.from_answer(answer),
             timings_ms=answer.timings_ms,
         )
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import ExitStack
 
@@ -45,9 +46,12 @@ class AnswerStream:
         loop = asyncio.get_running_loop()
         pending: asyncio.Future | None = None
         try:
+            started = time.perf_counter()
             retrieval = await loop.run_in_executor(None, self.answerer.retrieve, self.question, self.top_k)
             yield "passages", retrieval
-            pending = loop.run_in_executor(None, lambda: self.answerer.answer_from(retrieval, cancel=self.cancel))
+            pending = loop.run_in_executor(
+                None, lambda: self.answerer.answer_from(retrieval, started=started, cancel=self.cancel)
+            )
             while not pending.done():
                 if await self.request.is_disconnected():
                     self.cancel.set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import ValidationError
@@ -117,13 +118,10 @@ def _content_id(text: str) -> str:
 
 
 def _summary(document: StoredDocument) -> DocumentSummary:
-    removed: dict[str, int] = {}
-    for item in document.removed:
-        removed[item.kind] = removed.get(item.kind, 0) + 1
     return DocumentSummary(
         doc_id=document.doc_id,
         source=document.source,
         date=str(document.date) if document.date else None,
         chunks=document.chunk_count,
-        removed=removed,
+        removed=dict(Counter(item.kind for item in document.removed)),
     )

@@ -80,7 +80,7 @@ def chat_completions(body: ChatRequest, request: Request, runtime: Runtime = Dep
         "model": MODEL_ID,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.answer}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-        "citations": [CitationModel(**vars(c)).model_dump() for c in answer.citations],
+        "citations": [c.model_dump() for c in CitationModel.from_answer(answer)],
         "abstained": answer.abstained,
     }
 
@@ -97,6 +97,6 @@ async def _chunks(stream: AnswerStream, reply_id: str, created: int) -> AsyncIte
             continue
         for piece in words(value.answer):
             yield chunk({"content": piece})
-        citations = [CitationModel(**vars(c)).model_dump() for c in value.citations]
+        citations = [c.model_dump() for c in CitationModel.from_answer(value)]
         yield chunk({}, "stop", citations=citations, abstained=value.abstained)
     yield sse(None, "[DONE]")

@@ -53,7 +53,7 @@ async def _ask_events(stream: AnswerStream) -> AsyncIterator[str]:
             continue
         for piece in words(value.answer):
             yield sse("answer", {"delta": piece})
-        yield sse("citations", [CitationModel(**vars(c)).model_dump() for c in value.citations])
+        yield sse("citations", [c.model_dump() for c in CitationModel.from_answer(value)])
         yield sse("done", {"abstained": value.abstained, "timings_ms": value.timings_ms})
 
 
