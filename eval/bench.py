@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from eval.metrics import percentile
 from eval.run import HERE, load_gold
 
 
@@ -32,11 +33,6 @@ def _rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         "cold_start_to_ready_s": round(cold_start, 2),
         "requests": len(walls),
         "ask_p50_ms": round(statistics.median(walls)),
-        "ask_p95_ms": round(_percentile(walls, 0.95)),
+        "ask_p95_ms": round(percentile(walls, 0.95)),
         "ask_max_ms": round(max(walls)),
         "stages_p50_ms": {k: round(statistics.median(v)) for k, v in stages.items() if v},
         "server_rss_mb": round(rss),

@@ -123,7 +123,7 @@ def _mean(values) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def _percentile(values: list[float], q: float) -> float | None:
+def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
@@ -165,8 +165,8 @@ def summarize(items: list[dict], results: list[ItemResult]) -> dict:
     stages = sorted({k for r in results for k in r.timings_ms})
     latency = {
         stage: {
-            "p50": _percentile([r.timings_ms[stage] for r in results if stage in r.timings_ms], 0.5),
-            "p95": _percentile([r.timings_ms[stage] for r in results if stage in r.timings_ms], 0.95),
+            "p50": percentile([r.timings_ms[stage] for r in results if stage in r.timings_ms], 0.5),
+            "p95": percentile([r.timings_ms[stage] for r in results if stage in r.timings_ms], 0.95),
         }
         for stage in stages
     }
