@@ -14,23 +14,67 @@ from rag.timescope import Period, sentence_periods
 _DATE_HEADER = re.compile(r"\A\s*date\s+(\S+)[ \t]*")
 
 # Web boilerplate: (kind, pattern). Patterns run in order over the text; a match is cut out and recorded.
+# A match is the furniture only. Where ordinary sentences follow it on the same line, a title, teaser, credit or
+# call to subscribe ends at its own closing punctuation ("!", "?", ".", a closing quote or bracket) and the
+# sentences stay. What follows counts as a sentence when it starts like one and ends in a full stop: headlines end
+# in "!", "?" or nothing, so a two-part title such as "Publikum tobt! Hier wird X zum Sänger" stays one piece.
+_CLOSE = "[\"'»«“”’]*"
+_SENTENCE_END = rf"[.!?…]+{_CLOSE}(?=[ \t]|$)"
+_IN_SENTENCE = rf"(?:[^\n.!?…]|(?!{_SENTENCE_END})[.!?…])"  # a character short of a sentence end
+_FULL_STOP = rf"(?:(?<=[^\W\d_])\.{_CLOSE}(?=[ \t]|$)|\.{_CLOSE}[ \t]*$)"
+# the gap before ordinary sentences: the next one starts like a sentence and ends in a full stop within 400
+# characters ("2. Dezember" does not end it); the bound keeps a long line from being read again at every cue
+_PROSE = rf"[ \t]+(?=[A-ZÄÖÜ0-9„\"“»«‚'](?>(?:{_IN_SENTENCE}|(?<=\d)\.(?=[ \t]+\S)){{0,400}}){_FULL_STOP})"
+# the furniture's own closing punctuation; not the full stop of a number, an initial or a short title ("Dr.")
+_CUE = (
+    r"(?:(?<=[!?…)\"'»«“”’])"
+    r"|(?<=\.)(?<!\d\.)(?<!(?<![^\W\d_])[^\W\d_]\.)(?<!(?<![^\W\d_])[A-ZÄÖÜ][^\W\d_]\.))"
+)
+# the end of the line; the spaces before it are read from their first one only
+_LINE_END = r"(?:(?<![ \t])[ \t]*)?$"
+# a title or credit: the shortest text that ends the furniture; a "(...)" only whole, so "(2. Dezember 2021)" stays
+_TITLE = r"(?:[^\n(]|\([^()\n]*\)|\((?![^()\n]*\)))*?"
+# furniture at the start of a line: to the line's end (and its line break), or up to the sentences after it
+_TO_LINE_END = rf"(?:{_LINE_END}\n?|{_CUE}{_PROSE})"
+# furniture at the start of a line or after a sentence: `bol` says which; after a sentence the furniture takes
+# the space before it, so it leaves the line break and the space before the sentences that follow
+_START = rf"(?:^(?P<bol>)|(?:(?<=[.!?…])|(?<=[.!?…][\"'»«“”’]))[ \t]+)"
+_BEFORE_PROSE = rf"{_CUE}(?(bol){_PROSE}|(?={_PROSE}))"
+_TO_END = rf"(?:{_LINE_END}(?(bol)\n?)|{_BEFORE_PROSE})"
+# "01:30Publikum tobt!": a video's length glued to its title ("2:10-Sieg" is none)
+_PLAYLIST_ENTRY = rf"^\d{{1,2}}:\d\d(?=[^\W\d_]|[„\"“»«‚']){_TITLE}{_TO_LINE_END}"
+_PROMOTION = r"\b(?:Jahresabos?|gratis ausprobieren|Jetzt abonnieren|bereits Abonnent)\b"
+
 BOILERPLATE: list[tuple[str, re.Pattern[str]]] = [
-    ("video playlist", re.compile(r"^.*\bVideoplaylist\b.*$\n?(?:^\d{1,2}:\d\d\S.*$\n?)*", re.MULTILINE)),
-    ("video playlist", re.compile(r"^\d{1,2}:\d\d(?=\S).*$\n?", re.MULTILINE)),
-    ("video teaser", re.compile(r"^Im Video:.*$\n?", re.MULTILINE)),
-    ("reading tip", re.compile(r"^Lese-Tipp:.*$\n?", re.MULTILINE)),
-    ("error report", re.compile(r"Fehler gefunden\?\s*Jetzt melden\.?")),
     (
-        "promotion",
+        "video playlist",  # "... finden Sie hier in der Videoplaylist" at a line's end, and the entries below it
         re.compile(
-            r"^[^\n]*\b(?:Jahresabos?|gratis ausprobieren|Jetzt abonnieren|bereits Abonnent)\b[^\n]*$\n?", re.MULTILINE
+            rf"{_START}{_IN_SENTENCE}*?\bVideoplaylist\b[ \t]*:?[ \t]*(?(bol)(?:\n|\Z)(?:{_PLAYLIST_ENTRY})*|$)",
+            re.MULTILINE,
         ),
     ),
-    ("photo credit", re.compile(r"[ \t]*Foto:[^\n]*")),
+    ("video playlist", re.compile(_PLAYLIST_ENTRY, re.MULTILINE)),
+    ("video teaser", re.compile(rf"^Im Video:[ \t]*{_TITLE}{_TO_LINE_END}", re.MULTILINE)),
+    ("reading tip", re.compile(rf"^Lese-Tipp:[ \t]*{_TITLE}{_TO_LINE_END}", re.MULTILINE)),
+    ("error report", re.compile(r"Fehler gefunden\?\s*Jetzt melden\.?")),
+    (
+        "promotion",  # calls to subscribe, never a sentence that ends in a full stop, and the calls after them
+        re.compile(
+            rf"{_START}(?>{_IN_SENTENCE}*?{_PROMOTION}{_IN_SENTENCE}*)(?:[!?…]+{_CLOSE})?(?!\.){_TITLE}{_TO_END}",
+            re.MULTILINE,
+        ),
+    ),
+    (
+        "photo credit",  # "Foto: Keystone (2. Dezember 2021)"; on its own line it leaves the line break
+        re.compile(
+            rf"(?:^(?P<bol>)|(?<![ \t])[ \t]*)Foto:[ \t]*{_TITLE}(?:{_LINE_END}|{_BEFORE_PROSE})", re.MULTILINE
+        ),
+    ),
     (
         "agency byline",
         re.compile(
-            r"^[A-Z]{2,5}(?:/[A-Za-z]{2,6})*[ \t]*$\n?|[ \t]*\([a-z]{2,8}(?:/[a-z]{2,8})+\)[ \t]*$", re.MULTILINE
+            r"^[A-Z]{2,5}(?:/[A-Za-z]{2,6})*[ \t]*$\n?|(?<![ \t])[ \t]*\([a-z]{2,8}(?:/[a-z]{2,8})+\)[ \t]*$",
+            re.MULTILINE,
         ),
     ),
 ]
@@ -100,7 +144,7 @@ def strip_boilerplate(raw: str) -> tuple[str, list[Removed]]:
             if match.group(0).strip():
                 removed.append(Removed(kind, match.group(0).strip()))
         text = pattern.sub("", text)
-    text = re.sub(r"[ \t]+\n", "\n", text)
+    text = re.sub(r"(?<![ \t])[ \t]+\n", "\n", text)  # a run of spaces is read from its first one only
     text = re.sub(r"[ \t]{2,}", " ", text)
     text = re.sub(r"\n{3,}", "\n\n", text)
     return text.strip(), removed

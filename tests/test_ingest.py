@@ -1,7 +1,7 @@
 import pytest
 
 from rag.errors import IngestError
-from rag.ingest import chunk_article, parse_article, read_article, strip_boilerplate
+from rag.ingest import Removed, chunk_article, parse_article, read_article, strip_boilerplate
 from rag.timescope import Period
 from tests.conftest import ARTICLES
 
@@ -46,6 +46,110 @@ def test_boilerplate_is_removed_and_recorded():
     kinds = {r.kind for r in removed}
     assert kinds == {"photo credit", "reading tip", "promotion", "video playlist", "agency byline", "error report"}
     assert any("Donald Trump" in r.text for r in removed)
+
+
+def test_a_playlist_marker_goes_and_the_sentences_after_it_on_its_line_stay():
+    raw = (
+        "Blinken traf Lawrow in Genf.\n"
+        "01:30Publikum tobt! Der Saal war ausverkauft. Die Kritiker lobten den Auftritt.\n"
+        "Das Gespräch dauerte zehn Minuten."
+    )
+    text, removed = strip_boilerplate(raw)
+    assert text == (
+        "Blinken traf Lawrow in Genf.\n"
+        "Der Saal war ausverkauft. Die Kritiker lobten den Auftritt.\n"
+        "Das Gespräch dauerte zehn Minuten."
+    )
+    assert removed == [Removed("video playlist", "01:30Publikum tobt!")]
+    # and the kept sentences are searchable: they are in the chunks
+    chunks = chunk_article(parse_article(raw, "x"))
+    assert any("Die Kritiker lobten den Auftritt." in chunk.text for chunk in chunks)
+
+
+@pytest.mark.parametrize(
+    ("raw", "text", "removed"),
+    [
+        pytest.param(
+            "Politik & Wirtschaftsnews finden Sie hier in der Videoplaylist\n"
+            "01:06Trump schläft im Kabinett ein\n"
+            "01:30Publikum tobt! Der Saal war ausverkauft. Die Kritiker lobten den Auftritt.\n"
+            "02:10Eklat im Rathaus",
+            "Der Saal war ausverkauft. Die Kritiker lobten den Auftritt.",
+            [
+                Removed(
+                    "video playlist",
+                    "Politik & Wirtschaftsnews finden Sie hier in der Videoplaylist\n"
+                    "01:06Trump schläft im Kabinett ein\n01:30Publikum tobt!",
+                ),
+                Removed("video playlist", "02:10Eklat im Rathaus"),
+            ],
+            id="playlist block ends at the entry that sentences follow",
+        ),
+        pytest.param(
+            "Das Gespräch dauerte zehn Minuten. Mehr Videos finden Sie hier in der Videoplaylist\n"
+            "01:06Trump schläft im Kabinett ein\n"
+            "Blinken reiste ab.",
+            "Das Gespräch dauerte zehn Minuten.\nBlinken reiste ab.",
+            [
+                Removed("video playlist", "Mehr Videos finden Sie hier in der Videoplaylist"),
+                Removed("video playlist", "01:06Trump schläft im Kabinett ein"),
+            ],
+            id="playlist header after a sentence",
+        ),
+        pytest.param(
+            "Im Video: Was will Putin? Die Chefdiplomaten trafen sich am Genfersee. Sie sprachen lange.",
+            "Die Chefdiplomaten trafen sich am Genfersee. Sie sprachen lange.",
+            [Removed("video teaser", "Im Video: Was will Putin?")],
+            id="video teaser",
+        ),
+        pytest.param(
+            "Lese-Tipp: Habeck will die Ukraine befrieden! Das Gespräch sei offen gewesen. Beide Seiten lernten dazu.",
+            "Das Gespräch sei offen gewesen. Beide Seiten lernten dazu.",
+            [Removed("reading tip", "Lese-Tipp: Habeck will die Ukraine befrieden!")],
+            id="reading tip",
+        ),
+        pytest.param(
+            "Blinken traf Lawrow. Jetzt abonnieren und 4 Wochen gratis ausprobieren! Das Gespräch dauerte lange.",
+            "Blinken traf Lawrow. Das Gespräch dauerte lange.",
+            [Removed("promotion", "Jetzt abonnieren und 4 Wochen gratis ausprobieren!")],
+            id="promotion between sentences",
+        ),
+        pytest.param(
+            "Blinken traf Lawrow. Jetzt eines von drei Jahresabos gewinnen Ich bin bereits Abonnent\n"
+            "Das Gespräch dauerte zehn Minuten.",
+            "Blinken traf Lawrow.\nDas Gespräch dauerte zehn Minuten.",
+            [Removed("promotion", "Jetzt eines von drei Jahresabos gewinnen Ich bin bereits Abonnent")],
+            id="promotion after a sentence",
+        ),
+        pytest.param(
+            "Blinken traf Lawrow. Foto: Keystone (2. Dezember 2021) Das Gespräch dauerte lange. Beide lächelten.",
+            "Blinken traf Lawrow. Das Gespräch dauerte lange. Beide lächelten.",
+            [Removed("photo credit", "Foto: Keystone (2. Dezember 2021)")],
+            id="photo credit",
+        ),
+    ],
+)
+def test_boilerplate_takes_only_the_furniture_not_the_sentences_beside_it(raw, text, removed):
+    assert strip_boilerplate(raw) == (text, removed)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "Die Sender starten eine neue Videoplaylist. Sie läuft ab Montag.",
+        "Der Verlag verkaufte mehr Jahresabos als je zuvor. Das freut ihn.",
+        "2:10-Sieg gegen Bayern. Der Trainer war zufrieden.",
+    ],
+)
+def test_sentences_that_only_name_the_furniture_stay(raw):
+    assert strip_boilerplate(raw) == (raw, [])
+
+
+def test_a_two_part_playlist_title_goes_whole():
+    # a headline's second part ends in "!" or nothing, never in a full stop: it is title, not a sentence to keep
+    title = "02:10Eklat im Rathaus! Bürgermeister verlässt den Saal – mitten in der Rede!"
+    raw = f"Die Sitzung begann pünktlich.\n{title}"
+    assert strip_boilerplate(raw) == ("Die Sitzung begann pünktlich.", [Removed("video playlist", title)])
 
 
 def test_real_articles_lose_their_boilerplate_but_keep_the_story():
