@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from string import Template
 
-from rag.candidates import Candidate, extract, in_asked_clause, proximity
 from rag.llm import Generator
-from rag.retrieve import (
-    AnswerKind,
-    Evidence,
-    Passage,
-    Question,
-    Retrieval,
-    Retriever,
-    read_question,
-)
+from rag.question import AnswerKind, Question, load_aliases, read_question
+from rag.retrieve import Evidence, Passage, Retrieval, Retriever
+from rag.spans import LOCATIVE, Candidate, in_asked_clause, propose, proximity
 from rag.settings import Settings
 from rag.store import Store
 from rag.text import fold
 from rag.timescope import Period
 
 ABSTAIN_ANSWER = "Dazu finde ich in den Artikeln keine Antwort."
+log = logging.getLogger(__name__)
 NEAR_BEST = 0.5  # evidence sentences scoring under this share of the best one are left out of the prompt
 
 
@@ -52,10 +48,26 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class Features:
+    """What speaks for a candidate besides the model; each is a plain number so the weights can be fitted."""
+
+    evidence: float  # how much of the question its sentence (and neighbours, and article) covers
+    proximity: float  # how close the question's words stand to it
+    asked_clause: float  # 1 when a question word stands in its own clause
+    kind_fit: float  # 1 when it has the shape the question asks for (a name for "wer", a number for "wie viele")
+    length: float  # log of its length in words: long spans rarely answer a short question
+
+    def dot(self, weights: dict[str, float]) -> float:
+        return sum(weights.get(name, 0.0) * value for name, value in vars(self).items())
+
+
+@dataclass(frozen=True)
 class Scored:
     candidate: Candidate
     evidence: Evidence
-    score: float
+    features: Features
+    model: float = float("-inf")  # the model's mean token log-probability for the candidate as the answer
+    score: float = float("-inf")
 
 
 def render_prompt(name: str, **values: str) -> str:
@@ -76,6 +88,7 @@ class Answerer:
         self.retriever = retriever
         self.generator = generator
         self.settings = settings or Settings()
+        self.aliases = load_aliases(self.settings.aliases_path)
 
     def ask(self, question_text: str, top_k: int = 5) -> Answer:
         started = time.perf_counter()
@@ -85,7 +98,8 @@ class Answerer:
     def answer_from(
         self, retrieval: Retrieval, started: float | None = None, cancel: threading.Event | None = None
     ) -> Answer:
-        """Answer from what was retrieved; `cancel` set by another thread stops the model early (Cancelled)."""
+        """Answer from what was retrieved, or abstain with the reason; `cancel` set by another thread stops the
+        model early (Cancelled)."""
         question = retrieval.question
         retrieved = time.perf_counter()
         started = retrieved if started is None else started
@@ -98,35 +112,31 @@ class Answerer:
                 "generate": round((done - retrieved) * 1000),
                 "total": round((done - started) * 1000),
             }
+            if answer.abstained:
+                log.info("abstained on %r: %s", question.text, answer.reason)
             return answer
 
-        def abstain(reason: str) -> Answer:
+        reason = self._no_evidence(retrieval) or self._weak_evidence(retrieval)
+        if reason:
             return finish(Answer(question.text, ABSTAIN_ANSWER, True, reason=reason))
-
-        if not retrieval.evidence:
-            return abstain("no passage fits the question" + (f" in {question.period}" if question.period else ""))
-        if retrieval.coverage < self.settings.min_coverage:
-            return abstain(f"weak evidence (coverage {retrieval.coverage:.2f})")
-        best = self._choose(retrieval, cancel)
-        if best is None:
-            return abstain(f"no {question.kind.value} in the evidence")
-        if best.score < self.settings.min_answer_logprob:
-            return abstain(f"low answer score ({best.score:.2f})")
-        unmet = self._unmet_places(question, best)
-        if unmet:
-            return abstain(f"the answer's article never mentions {', '.join(unmet)}")
-        citations = self._cite(best, retrieval.evidence)
-        if not citations:
-            return abstain("no citation could be verified")
+        best = self.choose(retrieval, cancel)
+        reason = (
+            self._no_candidate(question, best)
+            or self._low_score(best)
+            or self._unmet_places(retrieval, best)
+        )
+        citations = [] if reason else self._cite(best, retrieval.evidence)
+        if not reason and not citations:
+            reason = "no citation could be verified"
+        if reason:
+            return finish(Answer(question.text, ABSTAIN_ANSWER, True, reason=reason))
         markers = "".join(f"[{c.n}]" for c in citations)
-        return finish(Answer(question.text, _phrase(best.candidate.text, question.kind, markers), False, citations))
+        return finish(Answer(question.text, _phrase(best.candidate.text, markers), False, citations))
 
     def retrieve(self, question_text: str, top_k: int = 5) -> Retrieval:
         """Passages for the question, those holding an answer of the wanted kind first."""
-        question = read_question(question_text)
-        answers_in = None
-        if question.kind is not AnswerKind.OTHER:
-            answers_in = lambda sentence: bool(extract(sentence, question.kind, question.text))  # noqa: E731
+        question = read_question(question_text, self.aliases)
+        answers_in = lambda sentence: bool(propose(sentence, question.kind, question.text))  # noqa: E731
         return self.retriever.retrieve(question, top_k, answers_in)
 
     def search(
@@ -138,53 +148,77 @@ class Answerer:
             return pool[:top_k]
         return [p for p in pool if p.chunk.date is not None and p.chunk.date.within(date_from, date_to)][:top_k]
 
-    def _choose(self, retrieval: Retrieval, cancel: threading.Event | None = None) -> Scored | None:
-        """Let the model pick the answer among the candidate spans of the best evidence sentences."""
-        question = retrieval.question
-        usable = [(e, extract(e.text, question.kind, question.text)) for e in retrieval.evidence]
-        usable = [(e, found) for e, found in usable if found]
-        if not usable:
-            return None
-        # only sentences nearly as well supported as the best one compete
-        floor = NEAR_BEST * usable[0][0].coverage
-        usable = [(e, found) for e, found in usable if e.coverage >= floor][: self.settings.prompt_sentences]
-        best_tier = min(c.tier for _, found in usable for c in found)
-        usable = [(e, _in_asked_clauses([c for c in found if c.tier == best_tier], e, question)) for e, found in usable]
-        evidence_text = " ".join(e.text for e, _ in usable)
-        options = list(dict.fromkeys(c.text for _, found in usable for c in found))
-        continuations = [" " + text for text in options]
-        token_logprobs = self.generator.logprobs(self._prompt(evidence_text, question.text), continuations, cancel)
-        lm = [sum(t) / len(t) if t else float("-inf") for t in token_logprobs]  # mean: measured best
-        by_text = dict(zip(options, lm))
-        scored = [
-            Scored(
-                c,
-                e,
-                by_text[c.text]
-                + self.settings.evidence_weight * e.coverage
-                + self.settings.proximity_weight * proximity(e.text, c, question.terms),
-            )
-            for e, found in usable
-            for c in found
-        ]
-        return max(scored, key=lambda s: s.score)
+    # -- choosing the answer ---------------------------------------------------------------------------------
 
-    def _unmet_places(self, question: Question, best: Scored) -> list[str]:
-        """Places the question names ("… in Stockholm?") that the answer's article never mentions: an answer
-        from elsewhere would answer another question."""
-        if question.kind is AnswerKind.PLACE:
+    def choose(self, retrieval: Retrieval, cancel: threading.Event | None = None) -> Scored | None:
+        """The best candidate span of the best evidence sentences: the features shortlist, the model decides."""
+        shortlist = self.shortlist(retrieval, self.settings.model_candidates, cancel)
+        return max(shortlist, key=lambda p: p.score) if shortlist else None
+
+    def shortlist(self, retrieval: Retrieval, size: int, cancel: threading.Event | None = None) -> list[Scored]:
+        """The `size` candidates the features rank highest, each scored by the model and then in full."""
+        ranked = sorted(self.proposals(retrieval), key=lambda p: -p.features.dot(self.settings.answer_weights))
+        # the prompt holds the sentences of the best-ranked candidates, and its length is most of the cost
+        sentences = list(dict.fromkeys(p.evidence for p in ranked))[: self.settings.prompt_sentences]
+        shortlist = [p for p in ranked if p.evidence in sentences][:size]
+        if not shortlist:
             return []
-        article = fold(self.store.document(best.evidence.doc_id).text)
-        places = [c.core for c in extract(question.text, AnswerKind.PLACE) if c.tier == 0]
-        return [p for p in places if not re.search(rf"(?<!\w){re.escape(fold(p))}", article)]
+        sentences = sorted(sentences, key=lambda e: (e.doc_id, e.start))
+        options = list(dict.fromkeys(p.candidate.text for p in shortlist))
+        prompt = self._prompt(" ".join(e.text for e in sentences), retrieval.question.text)
+        token_logprobs = self.generator.logprobs(prompt, [" " + text for text in options], cancel)
+        model = {text: sum(t) / len(t) if t else float("-inf") for text, t in zip(options, token_logprobs)}
+        scored = [replace(p, model=model[p.candidate.text]) for p in shortlist]
+        return [replace(p, score=answer_score(p, self.settings)) for p in scored]
+
+    def proposals(self, retrieval: Retrieval) -> list[Scored]:
+        """Every candidate span of the evidence sentences nearly as well supported as the best one."""
+        question = retrieval.question
+        floor = NEAR_BEST * retrieval.coverage
+        sentences = [e for e in retrieval.evidence if e.coverage >= floor][: self.settings.answer_sentences]
+        return [
+            Scored(c, e, features(c, e, question))
+            for e in sentences
+            for c in propose(e.text, question.kind, question.text)
+        ]
 
     def _prompt(self, evidence: str, question: str) -> str:
         user_message = render_prompt("answer_chat", evidence=evidence, question=question)
         return self.generator.chat_prompt(user_message) or render_prompt("answer", evidence=evidence, question=question)
 
+    # -- abstention checks: each returns the reason to abstain, or None ------------------------------------
+
+    @staticmethod
+    def _no_evidence(retrieval: Retrieval) -> str | None:
+        if retrieval.evidence:
+            return None
+        period = retrieval.question.period
+        return "no passage fits the question" + (f" in {period}" if period else "")
+
+    def _weak_evidence(self, retrieval: Retrieval) -> str | None:
+        if retrieval.coverage >= self.settings.min_coverage:
+            return None
+        return f"weak evidence (coverage {retrieval.coverage:.2f} < {self.settings.min_coverage})"
+
+    @staticmethod
+    def _no_candidate(question: Question, best: Scored | None) -> str | None:
+        return f"no {question.kind.value} in the evidence" if best is None else None
+
+    def _low_score(self, best: Scored) -> str | None:
+        if best.score >= self.settings.min_answer_score:
+            return None
+        return f"low answer score ({best.score:.2f} < {self.settings.min_answer_score})"
+
+    def _unmet_places(self, retrieval: Retrieval, best: Scored) -> str | None:
+        """Places the question names ("… in Stockholm?") that the answer's article never mentions: an answer
+        from there would answer another question."""
+        article = self.store.lexical().article_terms.get(best.evidence.doc_id, set())
+        unmet = [place for place, found in retrieval.question_places if not _mentions(article, found)]
+        return f"the answer's article never mentions {', '.join(unmet)}" if unmet else None
+
     def _cite(self, best: Scored, evidence: list[Evidence]) -> list[Citation]:
         """Cite the chosen sentence, and other articles' evidence sentences that state the same answer."""
-        answer = fold(best.candidate.core)
+        answer = fold(best.candidate.text)
         supporting = [best.evidence] + [
             e for e in evidence if e.doc_id != best.evidence.doc_id and _contains_words(fold(e.text), answer)
         ]
@@ -212,20 +246,53 @@ class Answerer:
         return citations
 
 
-def _in_asked_clauses(candidates: list[Candidate], evidence: Evidence, question: Question) -> list[Candidate]:
-    """Of several candidates in one sentence, those in a clause that holds a word of the question (all of them
-    when none does)."""
-    asked = [c for c in candidates if in_asked_clause(evidence.text, c, question.terms)]
-    return asked or candidates
+def features(candidate: Candidate, evidence: Evidence, question: Question) -> Features:
+    return Features(
+        evidence=evidence.coverage,
+        proximity=proximity(evidence.text, candidate, question.terms),
+        asked_clause=float(in_asked_clause(evidence.text, candidate, question.terms)),
+        kind_fit=float(fits_kind(candidate, question)),
+        length=math.log(candidate.words),
+    )
+
+
+def answer_score(scored: Scored, settings: Settings) -> float:
+    """The one place where the model's likelihood meets the features: a weighted sum, weights fitted on dev data
+    (eval/fit_answer_weights.py)."""
+    return settings.model_weight * scored.model + scored.features.dot(settings.answer_weights)
+
+
+def fits_kind(candidate: Candidate, question: Question) -> bool:
+    """Whether the candidate has the shape of the answer asked for."""
+    match question.kind:
+        case AnswerKind.PERSON:
+            return candidate.has_name
+        case AnswerKind.PLACE:
+            return candidate.has_name and candidate.preposition in LOCATIVE
+        case AnswerKind.TIME:
+            return candidate.has_time_word or candidate.has_number
+        case AnswerKind.NUMBER | AnswerKind.DURATION:
+            return candidate.has_number
+        case AnswerKind.THING if question.focus:
+            return fold(question.focus) in fold(candidate.phrase) or candidate.has_name
+        case AnswerKind.REASON:
+            return True
+        case _:
+            return candidate.words <= 4
+
+
+def _mentions(article_terms: set[str], place_terms: tuple[str, ...]) -> bool:
+    """ "Neu-Delhi" (terms neudelhi, neu, delhi) is mentioned as "Neu-Delhi" or as "Neu Delhi"."""
+    whole, parts = place_terms[0], place_terms[1:]
+    return whole in article_terms or bool(parts) and all(p in article_terms for p in parts)
 
 
 def _contains_words(text: str, phrase: str) -> bool:
     return re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text) is not None
 
 
-def _phrase(span: str, kind: AnswerKind, markers: str) -> str:
+def _phrase(span: str, markers: str) -> str:
     """A short German answer: the chosen span with a capital first letter, the citation markers and a full stop."""
     text = span.strip().rstrip(".,;:")
-    if kind is not AnswerKind.OTHER:
-        text = text[:1].upper() + text[1:]
+    text = text[:1].upper() + text[1:]
     return f"{text} {markers}." if not text.endswith(("!", "?", "“", "»", '"')) else f"{text} {markers}"

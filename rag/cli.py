@@ -68,6 +68,8 @@ def _ask(settings: Settings, question: str, top_k: int, as_json: bool) -> int:
         print(AskResponse.from_answer(answer).model_dump_json(indent=2))
         return 0
     print(answer.answer)
+    if answer.reason:
+        print(f"  ({answer.reason})")
     for c in answer.citations:
         print(f"  [{c.n}] {c.source} ({c.date or 'ohne Datum'}), Zeichen {c.char_start}-{c.char_end}: „{c.quote}“")
     return 0

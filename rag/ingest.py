@@ -80,6 +80,9 @@ BOILERPLATE: list[tuple[str, re.Pattern[str]]] = [
 ]
 
 
+CHUNKING_VERSION = "2"  # part of every content hash: a change in how chunks are made re-ingests every article
+
+
 @dataclass(frozen=True)
 class Removed:
     kind: str
@@ -96,7 +99,7 @@ class Article:
 
     @property
     def content_hash(self) -> str:
-        return _hash(str(self.date), self.text)
+        return _hash(CHUNKING_VERSION, str(self.date), self.text)
 
 
 @dataclass(frozen=True)
@@ -170,7 +173,8 @@ def _make_chunk(article: Article, sentences: list[Span]) -> Chunk:
     start, end = sentences[0].start, sentences[-1].end
     text = article.text[start:end]
     times: set[Period] = {article.date} if article.date else set()
-    for span in sentences:
+    # an undated article has no date to read its sentences against: it is filed under every period it names
+    for span in sentences if article.date else sentence_spans(article.text):
         times |= sentence_periods(article.text[span.start : span.end], article.date)
     return Chunk(
         id=_hash(article.doc_id, str(start), str(article.date), text),

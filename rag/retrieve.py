@@ -1,83 +1,24 @@
-"""Read a question, find passages by dense + BM25 search fused with reciprocal rank fusion, pick evidence sentences."""
+"""Find passages for a question by dense + BM25 search fused with reciprocal rank fusion; pick evidence sentences."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from enum import StrEnum
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from rag.ingest import Chunk
+from rag.question import Question
 from rag.settings import Settings
 from rag.store import Embedder, LexicalIndex, Store
 from rag.text import term_match, terms
-from rag.timescope import MONTHS, Period, fits, question_period, sentence_time
+from rag.timescope import fits, sentence_time
 
 RRF_K = 60
 # A sentence's evidence score mixes the question terms found in it, around it, and in its whole article.
 SENTENCE_WEIGHT, WINDOW_WEIGHT, ARTICLE_WEIGHT = 0.5, 0.25, 0.25
 ANSWER_BONUS = 0.25  # added to a sentence's rerank key when it holds an answer of the kind asked for
-
-
-class AnswerKind(StrEnum):
-    PLACE = "place"
-    TIME = "time"
-    PERSON = "person"
-    NUMBER = "number"
-    DURATION = "duration"
-    OTHER = "other"
-
-
-# First match wins; the question's opening words decide what kind of answer it wants.
-_KIND_PATTERNS: list[tuple[AnswerKind, re.Pattern[str]]] = [
-    (AnswerKind.DURATION, re.compile(r"\b(wie lange|how long)\b", re.I)),
-    (AnswerKind.NUMBER, re.compile(r"\b(wie ?viel(e|en|er|es)?|how many|how much|wie hoch|wie alt)\b", re.I)),
-    (
-        AnswerKind.PLACE,
-        re.compile(
-            r"\b(wo|wohin|woher|(in|an) welche[rmn]? (stadt|land|hotel|ort|orten|ländern|städten)|where|in which (city|country))\b",
-            re.I,
-        ),
-    ),
-    (
-        AnswerKind.TIME,
-        re.compile(
-            r"\b(wann|an welchem (wochentag|tag|datum)|in welchem jahr|um wie ?viel uhr|seit wann|when|what time|on which day)\b",
-            re.I,
-        ),
-    ),
-    (
-        AnswerKind.PERSON,
-        re.compile(
-            r"\b(wer|wen|wem|wessen|mit wem|who|whom|welche[rmn]? (politiker|minister|aussenminister|außenminister|präsident|experte|expertin|beamte))\b",
-            re.I,
-        ),
-    ),
-]
-
-
-@dataclass(frozen=True)
-class Question:
-    text: str
-    period: Period | None
-    kind: AnswerKind
-    terms: tuple[str, ...]
-
-
-# Words that name the kind of answer wanted ("an welchem Ort", "in welchem Jahr"): the answer sentence rarely has them.
-_ANSWER_TYPE_TERMS = frozenset(
-    terms("Ort Orte Stadt Städte Land Länder Tag Wochentag Datum Jahr Jahren Uhr Uhrzeit Zeit Name heißt heisst")
-)
-
-
-def read_question(text: str) -> Question:
-    period = question_period(text)
-    time_words = set(terms(" ".join(MONTHS))) | ({str(period.year)} if period else set())
-    content = [t for t in terms(text) if t not in time_words and t not in _ANSWER_TYPE_TERMS]
-    kind = next((k for k, p in _KIND_PATTERNS if p.search(text)), AnswerKind.OTHER)
-    return Question(text=text, period=period, kind=kind, terms=tuple(content))
+ANSWER_CHECK_SHARE = 0.5  # sentences scoring under this share of the best one are not checked for an answer
 
 
 @dataclass(frozen=True)
@@ -104,6 +45,7 @@ class Retrieval:
     question: Question
     passages: list[Passage]
     evidence: list[Evidence]  # every sentence of the passages that fits the question's time, best first
+    question_places: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (place, its terms) per place
 
     @property
     def coverage(self) -> float:
@@ -155,8 +97,13 @@ class Retriever:
         pool = pool[: max(top_k, self.rerank_depth)]
         scored = [self._score_sentences(question, by_id[i], index) for i in pool]
         # rerank the fused pool by each passage's best sentence: the passage that states the answer comes first
-        bonus = (lambda text: ANSWER_BONUS if answers_in(text) else 0.0) if answers_in else (lambda text: 0.0)
-        best = [max((e.coverage + bonus(e.text) for e in sentences), default=0.0) for sentences in scored]
+        top = max((e.coverage for sentences in scored for e in sentences), default=0.0)
+
+        def rerank_key(e: Evidence) -> float:  # only sentences near the best are read for an answer: it costs
+            holds_answer = answers_in is not None and e.coverage >= ANSWER_CHECK_SHARE * top and answers_in(e.text)
+            return e.coverage + (ANSWER_BONUS if holds_answer else 0.0)
+
+        best = [max(map(rerank_key, sentences), default=0.0) for sentences in scored]
         order = sorted(range(len(pool)), key=lambda n: (-round(best[n], 6), n))[:top_k]
         passages = [
             Passage(
@@ -173,7 +120,8 @@ class Retriever:
             for sentence in scored[n]:
                 evidence.setdefault((sentence.doc_id, sentence.start), replace(sentence, rank=rank))
         ranked_evidence = sorted(evidence.values(), key=lambda e: (-round(e.coverage, 6), e.rank, e.start))
-        return Retrieval(question, passages, ranked_evidence)
+        places = [(place, tuple(map(index.correct, terms(place)))) for place in question.places]
+        return Retrieval(question, passages, ranked_evidence, [(p, t) for p, t in places if t])
 
     def _score_sentences(self, question: Question, chunk: Chunk, index: LexicalIndex) -> list[Evidence]:
         """Score each sentence of a passage that fits the question's time by the question terms in it, next to
@@ -189,7 +137,9 @@ class Retriever:
         sentence_terms = [set(terms(t)) for t in texts]
         found = []
         for i, span in enumerate(chunk.sentences):
-            if not fits(question.period, sentence_time(texts[i], chunk.date)):
+            # a dated article's sentences are dated one by one; an undated article is filed under every period
+            # it names (ingest), so "Wann wurde X 1850 gegründet?" reads all of an article that mentions 1850
+            if chunk.date is not None and not fits(question.period, sentence_time(texts[i], chunk.date)):
                 continue
             window = set().union(*sentence_terms[max(0, i - 1) : i + 2])
             score = (

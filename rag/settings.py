@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MAX_QUESTION_CHARS = 2000  # the longest question or search query anyone may send
 MAX_TOP_K = 20  # the most passages a question may ask for
+ANSWER_FEATURES = frozenset({"evidence", "proximity", "asked_clause", "kind_fit", "length"})
 
 
 class Settings(BaseSettings):
@@ -34,11 +35,17 @@ class Settings(BaseSettings):
     top_k: int = Field(default=5, ge=1, le=MAX_TOP_K)
     candidate_pool: int = Field(default=30, ge=1)
     rerank_depth: int = Field(default=15, ge=1)
-    prompt_sentences: int = Field(default=3, ge=1, le=10)
-    evidence_weight: float = Field(default=2.0, ge=0.0)
-    proximity_weight: float = Field(default=2.0, ge=0.0)
+    answer_sentences: int = Field(default=8, ge=1, le=20, description="best evidence sentences read for candidates")
+    prompt_sentences: int = Field(default=3, ge=1, le=10, description="evidence sentences shown to the model")
+    model_candidates: int = Field(default=8, ge=1, le=50, description="candidates the model scores")
+    model_weight: float = Field(default=1.0, ge=0.0)
+    # weights of the features beside the model's likelihood (rag.answer.Features), fitted on dev data
+    answer_weights: dict[str, float] = {
+        "evidence": 2.0, "proximity": 2.0, "asked_clause": 0.5, "kind_fit": 1.0, "length": -0.3,
+    }  # fmt: skip
     min_coverage: float = Field(default=0.45, ge=0.0, le=1.0)
-    min_answer_logprob: float = Field(default=-4.0)
+    min_answer_score: float = Field(default=-4.0)
+    aliases_path: Path | None = None  # per-corpus spellings and translations (data/aliases.example.tsv)
 
     # Service
     host: str = "127.0.0.1"
@@ -47,7 +54,7 @@ class Settings(BaseSettings):
     max_document_bytes: int = Field(default=1_000_000, ge=1)
     api_key: SecretStr | None = None  # when set, every /v1 route needs "Authorization: Bearer <key>"
 
-    @field_validator("llm_path", "embedder_path", "api_key", "llm_url", "chroma_url", mode="before")
+    @field_validator("llm_path", "embedder_path", "aliases_path", "api_key", "llm_url", "chroma_url", mode="before")
     @classmethod
     def _empty_means_default(cls, value: object) -> object:
         return None if value in ("", None) else value
@@ -56,6 +63,10 @@ class Settings(BaseSettings):
     def _model_files_exist(self) -> Settings:
         if self.llm_path is not None and not self.llm_path.is_file():
             raise ValueError(f"RAG_LLM_PATH does not point at a GGUF file: {self.llm_path}")
+        if unknown := set(self.answer_weights) - ANSWER_FEATURES:
+            raise ValueError(f"RAG_ANSWER_WEIGHTS names unknown features {sorted(unknown)}; known: {sorted(ANSWER_FEATURES)}")
+        if self.aliases_path is not None and not self.aliases_path.is_file():
+            raise ValueError(f"RAG_ALIASES_PATH is not a file: {self.aliases_path}")
         if self.embedder_path is not None and not self.embedder_path.is_dir():
             raise ValueError(f"RAG_EMBEDDER_PATH is not a sentence-transformers folder: {self.embedder_path}")
         return self

@@ -25,11 +25,12 @@ from typing import Protocol
 
 import bm25s
 import chromadb
+import cologne_phonetics
 import numpy as np
 
 from rag.errors import DocumentNotFound, StoreLocked
 from rag.ingest import Article, Chunk, Removed, chunk_article
-from rag.text import Span, terms
+from rag.text import TERMS_VERSION, Span, terms
 from rag.timescope import Period
 
 
@@ -124,6 +125,7 @@ class LexicalIndex:
         self._bm25 = bm25
         self._time_masks: dict[str, np.ndarray] = {}
         self._closest = lru_cache(maxsize=4096)(self._closest_term)  # bounded: queries are unbounded
+        self._sounds: dict[str, list[str]] | None = None  # phonetic code -> indexed terms, built when first needed
         chunk_terms = chunk_terms if chunk_terms is not None else [terms(c.text) for c in chunks]
         self._document_frequency = Counter(t for found in chunk_terms for t in set(found))
         self.article_terms: dict[str, set[str]] = {}
@@ -158,8 +160,21 @@ class LexicalIndex:
         return self._closest(term)
 
     def _closest_term(self, term: str) -> str:
+        """A typo ("merkl") is close in spelling; a transliteration ("yeltsin", "medvedev") sounds the same
+        (Kölner Phonetik) and is the closest of those in spelling."""
         close = difflib.get_close_matches(term, self._vocabulary(len(term)), n=1, cutoff=0.8)
-        return close[0] if close else term
+        if close:
+            return close[0]
+        alike = difflib.get_close_matches(term, self._sounding_like().get(_sound(term), []), n=1, cutoff=0.5)
+        return alike[0] if alike else term
+
+    def _sounding_like(self) -> dict[str, list[str]]:
+        if self._sounds is None:
+            self._sounds = {}
+            for known in self._document_frequency:
+                if len(known) >= 4 and not known.isdigit():
+                    self._sounds.setdefault(_sound(known), []).append(known)
+        return self._sounds
 
     def _vocabulary(self, length: int) -> list[str]:
         return [t for t in self._document_frequency if abs(len(t) - length) <= 2]
@@ -413,4 +428,8 @@ def _document_from_chroma(doc_id: str, text: str, metadata: dict) -> StoredDocum
 
 
 def _stamp(ids: Iterable[str]) -> str:
-    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
+    return hashlib.sha256("\n".join([TERMS_VERSION, *sorted(ids)]).encode()).hexdigest()
+
+
+def _sound(term: str) -> str:
+    return "".join(code for _, code in cologne_phonetics.encode(term))

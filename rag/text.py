@@ -1,4 +1,4 @@
-"""Language helpers for German news text: sentence spans, alias folding and stemmed search terms."""
+"""Language helpers for German text: sentence spans, spelling folding and lemmatised, stemmed search terms."""
 
 from __future__ import annotations
 
@@ -7,15 +7,13 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
+import simplemma
 import Stemmer
 
-from rag.lexicon import ENGLISH_TO_GERMAN, SPELLINGS, STOPWORDS, STRONG_VERBS
+from rag.lexicon import STOPWORDS
 
 _WORD = re.compile(r"\w+(?:[-']\w+)*", re.UNICODE)
-ALIASES: dict[str, str] = {**ENGLISH_TO_GERMAN, **SPELLINGS}
-_ALIAS_PATTERN = re.compile(
-    r"\b(" + "|".join(re.escape(k) for k in sorted(ALIASES, key=len, reverse=True)) + r")\b", re.IGNORECASE
-)
+TERMS_VERSION = "lemma-snowball-1"  # changes when terms() does: a persisted index of older terms is rebuilt
 
 
 def _spell(text: str) -> str:
@@ -27,13 +25,11 @@ def _spell(text: str) -> str:
 
 
 def fold(text: str) -> str:
-    """The shared spelling for matching: aliases applied, then casefolded without accents."""
-    text = _ALIAS_PATTERN.sub(lambda m: ALIASES[m.group(0).casefold()], unicodedata.normalize("NFKC", text))
+    """The shared spelling for matching: casefolded, without accents, umlauts spelled out."""
     return _spell(text)
 
 
 _STOPWORDS = frozenset(_spell(w) for w in STOPWORDS)
-_STRONG_VERBS = {_spell(k): _spell(v) for k, v in STRONG_VERBS.items()}
 
 
 @lru_cache(maxsize=1)
@@ -42,23 +38,28 @@ def _stemmer() -> Stemmer.Stemmer:
 
 
 def terms(text: str) -> list[str]:
-    """Stemmed content words: the vocabulary of the BM25 index and of evidence scoring."""
+    """Lemmatised, stemmed content words: the vocabulary of the BM25 index and of evidence scoring."""
     words: list[str] = []
-    for token in _WORD.findall(fold(text)):
+    for token in _WORD.findall(unicodedata.normalize("NFKC", text)):
         # split hyphenated compounds too ("G20-Treffen" -> g20, treffen, g20-treffen)
         parts = token.split("-") if "-" in token else []
         for word in [token.replace("-", ""), *parts]:
-            if word and word not in _STOPWORDS:
-                word = _STRONG_VERBS.get(word, word)
-                participle = _PARTICIPLE.fullmatch(word)
-                if participle:  # "gedauert" as "dauert", "ausgesetzt" as "aussetzt": meets "dauerte", "Aussetzung"
-                    word = (participle.group(1) or "") + participle.group(2)
-                words.append(word)
-    return _stemmer().stemWords(words)
+            term = _term(word)
+            if term:
+                words.append(term)
+    return words
 
 
-# past participles, also of separable verbs: "gedauert", "ausgesetzt", "festgenommen"
-_PARTICIPLE = re.compile(r"(ab|an|auf|aus|bei|ein|fest|mit|nach|vor|weg|zu|zurueck)?ge([a-z]{3,}(?:t|en))")
+@lru_cache(maxsize=200_000)  # words are Zipf-distributed: the cache holds nearly every one seen
+def _term(word: str) -> str | None:
+    """One word's term: its lemma (so "traf" meets "treffen", "gedauert" meets "dauerte"), spelled out and
+    stemmed; None for a function word."""
+    if _spell(word) in _STOPWORDS:
+        return None
+    lemma = _spell(simplemma.lemmatize(word.casefold(), lang="de"))
+    if lemma in _STOPWORDS:
+        return None
+    return _stemmer().stemWord(lemma)
 
 
 def term_match(query_term: str, present: set[str]) -> float:

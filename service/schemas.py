@@ -50,7 +50,7 @@ class AskResponse(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "answer": "In Genf [1].",
+                    "answer": "Genf [1].",
                     "abstained": False,
                     "citations": [
                         {
@@ -64,6 +64,7 @@ class AskResponse(BaseModel):
                         }
                     ],
                     "timings_ms": {"retrieve": 12, "generate": 640, "total": 670},
+                    "reason": None,
                 }
             ]
         }
@@ -73,6 +74,7 @@ class AskResponse(BaseModel):
     abstained: bool
     citations: list[CitationModel]
     timings_ms: dict[str, int]
+    reason: str | None = None  # why it abstained ("weak evidence …"); null for an answer
 
     @classmethod
     def from_answer(cls, answer: Answer) -> AskResponse:
@@ -81,6 +83,7 @@ class AskResponse(BaseModel):
             abstained=answer.abstained,
             citations=CitationModel.from_answer(answer),
             timings_ms=answer.timings_ms,
+            reason=answer.reason,
         )
 
 

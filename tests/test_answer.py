@@ -22,10 +22,10 @@ def answerer(store, generator, **options):
 
 
 def test_the_model_chooses_the_span_and_every_citation_is_verbatim(filled_store):
-    generator = FakeGenerator(preferred=["in Genf"])
+    generator = FakeGenerator(preferred=["Genf"])
     answer = answerer(filled_store, generator).ask("Wo trafen sich Blinken und Lawrow 2022?")
     assert not answer.abstained
-    assert answer.answer.startswith("In Genf [1]")
+    assert answer.answer.startswith("Genf [1]")
     assert answer.citations and {c.doc_id for c in answer.citations} <= GENEVA_ARTICLES
     for citation in answer.citations:
         text = filled_store.document(citation.doc_id).text
@@ -36,7 +36,7 @@ def test_the_model_chooses_the_span_and_every_citation_is_verbatim(filled_store)
 
 
 def test_the_time_scope_keeps_other_years_out(filled_store):
-    generator = FakeGenerator(preferred=["in Genf", "in Neu Delhi", "in Neu-Delhi"])
+    generator = FakeGenerator(preferred=["Genf", "Neu Delhi", "Neu-Delhi"])
     answer = answerer(filled_store, generator).ask("Wo trafen sich Blinken und Lawrow 2023?")
     assert "Neu" in answer.answer and "Genf" not in answer.answer
     assert all(c.date == "2023-03" for c in answer.citations)
@@ -51,13 +51,13 @@ def test_the_time_scope_keeps_other_years_out(filled_store):
     ],
 )
 def test_abstains_when_the_articles_do_not_answer(filled_store, question):
-    answer = answerer(filled_store, FakeGenerator(preferred=["in Genf"])).ask(question)
+    answer = answerer(filled_store, FakeGenerator(preferred=["Genf"])).ask(question)
     assert answer.abstained and answer.answer == ABSTAIN_ANSWER and answer.citations == []
     assert answer.reason
 
 
 def test_abstains_when_the_model_finds_no_span_likely(filled_store):
-    answer = answerer(filled_store, FakeGenerator(preferred=[]), min_answer_logprob=-4.0).ask(
+    answer = answerer(filled_store, FakeGenerator(preferred=[]), min_answer_score=0.0).ask(
         "Wo trafen sich Blinken und Lawrow 2022?"
     )
     assert answer.abstained and "low answer score" in answer.reason
@@ -71,13 +71,13 @@ def test_a_quote_that_no_longer_matches_the_document_is_never_sent(filled_store,
         return dataclasses.replace(document, text="X" + document.text)
 
     monkeypatch.setattr(filled_store, "document", shifted)
-    answer = answerer(filled_store, FakeGenerator(preferred=["in Genf"])).ask("Wo trafen sich Blinken und Lawrow 2022?")
+    answer = answerer(filled_store, FakeGenerator(preferred=["Genf"])).ask("Wo trafen sich Blinken und Lawrow 2022?")
     assert answer.abstained and answer.citations == []
     assert answer.reason == "no citation could be verified"
 
 
 def test_a_chat_model_gets_its_template(filled_store):
-    generator = FakeGenerator(preferred=["in Genf"], chat=True)
+    generator = FakeGenerator(preferred=["Genf"], chat=True)
     answerer(filled_store, generator).ask("Wo trafen sich Blinken und Lawrow 2022?")
     assert generator.prompts[0].startswith("<user>Beantworte") and "Antwort:" not in generator.prompts[0]
 
@@ -90,6 +90,6 @@ def test_prompts_treat_document_text_as_data_and_refuse_missing_values():
 
 
 def test_timings_are_reported(filled_store):
-    answer = answerer(filled_store, FakeGenerator(preferred=["in Genf"])).ask("Wo trafen sich Blinken und Lawrow 2022?")
+    answer = answerer(filled_store, FakeGenerator(preferred=["Genf"])).ask("Wo trafen sich Blinken und Lawrow 2022?")
     assert set(answer.timings_ms) == {"retrieve", "generate", "total"}
     assert answer.timings_ms["total"] >= answer.timings_ms["retrieve"]

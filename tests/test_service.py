@@ -26,7 +26,7 @@ def make_runtime(tmp_path, articles_dir=None, build=None, **settings):
         return store
 
     def build_answerer(s, store):
-        return Answerer(store, Retriever(store, store.embedder), FakeGenerator(preferred=["in Genf", "in Bern"]), s)
+        return Answerer(store, Retriever(store, store.embedder), FakeGenerator(preferred=["Genf", "Bern"]), s)
 
     return Runtime(settings, open_store=open_store, build_answerer=build or build_answerer)
 
@@ -43,8 +43,9 @@ def test_ask_follows_the_contract(client):
     response = client.post("/v1/ask", json={"question": QUESTION, "top_k": 5})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"answer", "abstained", "citations", "timings_ms"}
-    assert body["answer"].startswith("In Genf [1]") and body["abstained"] is False
+    assert set(body) == {"answer", "abstained", "citations", "timings_ms", "reason"}
+    assert body["reason"] is None
+    assert body["answer"].startswith("Genf [1]") and body["abstained"] is False
     citation = body["citations"][0]
     assert set(citation) == {"n", "doc_id", "source", "date", "quote", "char_start", "char_end"}
     assert citation["source"] == citation["doc_id"] + ".txt"

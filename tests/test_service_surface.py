@@ -108,7 +108,7 @@ def test_streamed_answer_sends_passages_then_answer_then_citations(client):
     assert names[0] == "passages" and names[-2:] == ["citations", "done"]
     assert set(names[1:-2]) == {"answer"}
     answer = "".join(data["delta"] for name, data in events if name == "answer")
-    assert answer.startswith("In Genf [1]")
+    assert answer.startswith("Genf [1]")
     assert events[-2][1][0]["quote"] and events[-1][1]["abstained"] is False
 
 
@@ -119,7 +119,7 @@ def test_openai_shaped_chat_completion(client):
             {"role": "system", "content": "Antworte kurz."}, {"role": "user", "content": QUESTION}]},
     ).json()  # fmt: skip
     assert body["object"] == "chat.completion"
-    assert body["choices"][0]["message"]["content"].startswith("In Genf [1]")
+    assert body["choices"][0]["message"]["content"].startswith("Genf [1]")
     assert body["citations"][0]["quote"]
     assert client.get("/v1/models").json()["data"][0]["id"] == "nachrichten-qa"
     assert (
@@ -145,7 +145,7 @@ class BlockingGenerator(FakeGenerator):
     """Holds the model until the question is withdrawn, and records that it was."""
 
     def __init__(self):
-        super().__init__(preferred=["in Genf"])
+        super().__init__(preferred=["Genf"])
         self.started, self.withdrawn = threading.Event(), threading.Event()
 
     def logprobs(self, prompt, continuations, cancel=None):

@@ -54,7 +54,7 @@ async def _ask_events(stream: AnswerStream) -> AsyncIterator[str]:
         for piece in words(value.answer):
             yield sse("answer", {"delta": piece})
         yield sse("citations", [c.model_dump() for c in CitationModel.from_answer(value)])
-        yield sse("done", {"abstained": value.abstained, "timings_ms": value.timings_ms})
+        yield sse("done", {"abstained": value.abstained, "reason": value.reason, "timings_ms": value.timings_ms})
 
 
 @router.post("/search", response_model=SearchResponse)

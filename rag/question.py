@@ -1,0 +1,113 @@
+"""Reading a question: what kind of answer it wants, which period it is about, and its search terms."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from rag.german import tag
+from rag.text import terms
+from rag.timescope import MONTHS, Period, question_period
+
+
+class AnswerKind(StrEnum):
+    PERSON = "person"
+    PLACE = "place"
+    TIME = "time"
+    NUMBER = "number"
+    DURATION = "duration"
+    REASON = "reason"  # warum: a clause
+    THING = "thing"  # welche X, was, wie heißt: a noun phrase
+    OTHER = "other"  # wie (manner) and anything unrecognised: a phrase
+
+
+# The wh-phrase decides the kind; the first pattern that matches wins. These are German and English question
+# words, not knowledge of any article.
+_KIND_PATTERNS: list[tuple[AnswerKind, str]] = [
+    (AnswerKind.DURATION, r"wie lange|wie viele (?:jahre|monate|wochen|tage|stunden|minuten)|how long"),
+    (AnswerKind.TIME, r"wann|seit wann|bis wann|in welche[mnr]? (?:jahr|jahrhundert|jahrzehnt|monat|zeit|epoche|phase)"
+                      r"|an welche[mnr]? (?:tag|wochentag|datum)|um wie ?viel uhr|zu welche[mnr]? zeit"
+                      r"|welche[mnr]? (?:jahr|jahrhundert|datum|monat|wochentag)|when|what time|which (?:year|day)"),
+    (AnswerKind.NUMBER, r"wie ?viel(?:e|en|er|es)?|wie (?:hoch|groß|gross|alt|weit|schwer|lang|breit|tief|schnell|oft)"
+                        r"|how (?:many|much|high|old|far|big|large)"),
+    (AnswerKind.PLACE, r"wo|wohin|woher|(?:in|an|aus|auf|nach) welche[mnr]? (?:stadt|land|ort|region|gebiet|staat"
+                       r"|kontinent|länder|ländern|städten|orten|hotel|gebäude)|where|in which (?:city|country)"),
+    (AnswerKind.PERSON, r"wer|wen|wem|wessen|who|whom|whose"),
+    (AnswerKind.REASON, r"warum|weshalb|wieso|weswegen|aus welchem grund|why"),
+    (AnswerKind.THING, r"welche[mnrs]?|was|wie hei(?:ß|ss)(?:t|en|e)|wie nennt|wie lautet|what|which"),
+    (AnswerKind.OTHER, r"wie|how"),
+]
+_KIND_REGEX = [(kind, re.compile(rf"(?<!\w)(?:{pattern})(?!\w)", re.IGNORECASE)) for kind, pattern in _KIND_PATTERNS]
+
+# Words that name the kind of answer wanted ("an welchem Ort", "in welchem Jahr"): the answer sentence rarely
+# has them, so they are no evidence.
+_ANSWER_TYPE_TERMS = frozenset(
+    terms("Ort Orte Stadt Land Tag Wochentag Datum Jahr Jahrhundert Uhr Uhrzeit Zeit Name Namen heißt heisst nennt")
+)
+PLACE_PREPOSITIONS = frozenset({"in", "nach", "aus", "bei"})
+_FOCUS = re.compile(r"(?<!\w)(?i:welche[mnrs]?)\s+(?:\w+e[nmrs]?\s+)?(?P<noun>[A-ZÄÖÜ][\w-]*)")
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    period: Period | None  # the one year or month it names, if any
+    kind: AnswerKind
+    terms: tuple[str, ...]  # stemmed content words, without time words and answer-type words
+    focus: str | None = None  # the noun of "Welche Stadt …": what the answer is
+    places: tuple[str, ...] = ()  # the places it names ("Stockholm" in "Wie lange … in Stockholm?")
+
+
+def answer_kind(text: str) -> AnswerKind:
+    """The kind of the earliest wh-phrase of the question (English and German)."""
+    found = [(m.start(), -len(m.group(0)), kind) for kind, regex in _KIND_REGEX if (m := regex.search(text))]
+    return min(found)[2] if found else AnswerKind.OTHER
+
+
+def read_question(text: str, aliases: Mapping[str, str] | None = None) -> Question:
+    """`aliases` (a per-corpus data file, see load_aliases) rewrite words before the terms are taken."""
+    period = question_period(text)
+    time_words = set(terms(" ".join(MONTHS))) | ({str(period.year)} if period else set())
+    searched = _apply_aliases(text, aliases) if aliases else text
+    content = [t for t in terms(searched) if t not in time_words and t not in _ANSWER_TYPE_TERMS]
+    focus = _FOCUS.search(text)
+    return Question(
+        text=text,
+        period=period,
+        kind=answer_kind(text),
+        terms=tuple(dict.fromkeys(content)),
+        focus=focus.group("noun") if focus else None,
+        places=question_places(text),
+    )
+
+
+def question_places(text: str) -> tuple[str, ...]:
+    """Proper names the question puts after a preposition of place ("in Stockholm", "nach Berlin")."""
+    tokens = tag(text)
+    return tuple(
+        dict.fromkeys(
+            t.text
+            for before, t in zip(tokens, tokens[1:])
+            if t.tag in {"NE", "NNI"} and before.tag == "APPR" and before.text.casefold() in PLACE_PREPOSITIONS
+        )
+    )
+
+
+def load_aliases(path: Path | None) -> dict[str, str]:
+    """A tab-separated file of `variant<TAB>form the articles use` lines (# starts a comment); none by default."""
+    if path is None:
+        return {}
+    aliases = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        variant, _, canonical = line.partition("\t")
+        if variant.strip() and not variant.lstrip().startswith("#") and canonical.strip():
+            aliases[variant.strip().casefold()] = canonical.strip()
+    return aliases
+
+
+def _apply_aliases(text: str, aliases: Mapping[str, str]) -> str:
+    pattern = re.compile(r"(?<!\w)(" + "|".join(map(re.escape, sorted(aliases, key=len, reverse=True))) + r")(?!\w)", re.I)
+    return pattern.sub(lambda m: aliases[m.group(0).casefold()], text)

@@ -1,0 +1,315 @@
+"""Answer proposals: the spans of an evidence sentence that could answer a question, from its word classes.
+
+A sentence is tagged (rag.german), cut into noun phrases, and each kind of question takes the phrases of its
+shape: names for "wer", places for "wo", dates for "wann", quantities for "wie viele", clauses for "warum".
+The model then chooses among them (rag.answer). Words the question already says are trimmed from a span's
+ends: "Wie viele Punkte …" wants "308", not "308 Punkte".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from rag.german import Token, tag
+from rag.question import AnswerKind
+from rag.text import terms
+from rag.timescope import MONTHS
+
+DETERMINERS = frozenset({"ART", "PPOSAT", "PDAT", "PIAT", "PIDAT", "PWAT"})
+MODIFIERS = frozenset({"ADJA", "CARD", "TRUNC"})
+HEADS = frozenset({"NN", "NE", "NNI", "NNA", "FM", "XY", "CARD"})
+NAMES = frozenset({"NE", "NNI", "FM"})
+PREPOSITIONS = frozenset({"APPR", "APPRART"})
+COORDINATORS = frozenset({"und", "oder", "sowie", "bzw"})
+GENITIVE_ARTICLES = frozenset({"des", "der", "eines", "einer"})
+LOCATIVE = frozenset({"in", "nach", "aus", "bei", "an", "auf", "vor", "über", "zu", "von"})
+
+WEEKDAYS = ("montag", "dienstag", "mittwoch", "donnerstag", "freitag", "samstag", "sonntag")
+# Nouns of time and of time units: what "wann" and "wie lange" answers are made of.
+TIME_NOUNS = frozenset(
+    "jahr jahre jahren jahres jahrhundert jahrhunderts jahrzehnt jahrzehnte jahrzehnten monat monate monaten woche "
+    "wochen tag tage tagen stunde stunden minute minuten sekunde sekunden uhr morgen abend nacht mittag "
+    "frühjahr frühling sommer herbst winter anfang mitte ende beginn".split()
+) | frozenset(MONTHS) | frozenset(WEEKDAYS)
+DURATION_UNITS = frozenset(
+    "jahr jahre jahren monat monate monaten woche wochen tag tage tagen stunde stunden minute minuten sekunde "
+    "sekunden jahrzehnt jahrzehnte jahrzehnten jahrhundert jahrhunderte".split()
+)
+_DURATION_ADJECTIVE = re.compile(r"(?P<amount>\w+?)-?(?P<unit>stündig|minütig|tägig|wöchig|monatig|jährig)\w*", re.I)
+_ADJECTIVE_UNITS = {"stündig": "Stunden", "minütig": "Minuten", "tägig": "Tage", "wöchig": "Wochen",
+                    "monatig": "Monate", "jährig": "Jahre"}  # fmt: skip
+_CLAUSE_OPENERS = frozenset({"weil", "da", "denn", "um", "damit", "wegen", "aufgrund", "dank", "infolge", "nachdem"})
+_CLAUSE_END = frozenset({"$,", "$.", "$("})
+# words that belong to a quantity ("rund 100.000", "über 50")
+QUANTITY_ADVERBS = frozenset({"rund", "etwa", "knapp", "fast", "über", "ungefähr", "circa", "ca", "mindestens",
+                              "höchstens", "bis"})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Candidate:
+    text: str  # the answer as shown: the sentence's own words
+    start: int  # span within the sentence
+    end: int
+    tokens: tuple[Token, ...] = ()
+    preposition: str = ""  # the preposition before it, lowercased ("in" of "in Bern")
+    phrase: str = ""  # the phrase it was cut from, with the question's words ("die Zeitung „Times“")
+
+    @property
+    def has_name(self) -> bool:
+        return any(t.tag in NAMES for t in self.tokens)
+
+    @property
+    def has_number(self) -> bool:
+        return any(t.tag == "CARD" for t in self.tokens)
+
+    @property
+    def has_time_word(self) -> bool:
+        return any(t.text.casefold() in TIME_NOUNS for t in self.tokens)
+
+    @property
+    def words(self) -> int:
+        return max(1, len(self.tokens))
+
+
+# -- noun phrases -----------------------------------------------------------------------------------------------
+
+
+def noun_phrases(tokens: tuple[Token, ...]) -> list[tuple[int, int]]:
+    """Maximal noun phrases as token ranges [i, j): determiner, modifiers, then one or more nouns or numbers."""
+    phrases, i = [], 0
+    while i < len(tokens):
+        j = i
+        if tokens[j].tag in DETERMINERS:
+            j += 1
+        while j < len(tokens) and (
+            tokens[j].tag in MODIFIERS
+            or (tokens[j].text.casefold() in QUANTITY_ADVERBS and j + 1 < len(tokens) and tokens[j + 1].tag == "CARD")
+        ):
+            j += 1
+        head_start = j
+        while j < len(tokens) and tokens[j].tag in HEADS:
+            j += 1
+        if j > head_start or (j > i and tokens[j - 1].tag == "CARD"):
+            phrases.append((i, j))
+            i = j
+        else:
+            i += 1
+    return phrases
+
+
+def _extensions(tokens: tuple[Token, ...], phrases: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Longer phrases built from neighbours: a genitive ("die Verteidigung der Panthers"), "von" ("Stiftung von
+    X") and coordination ("Donezk und Luhansk")."""
+    longer = []
+    for (i, j), (k, m) in zip(phrases, phrases[1:]):
+        between = [t.text.casefold() for t in tokens[j:k]]
+        following = tokens[k].text.casefold()
+        if (not between and following in GENITIVE_ARTICLES) or between in (["von"], ["vom"]):
+            longer.append((i, m))
+        elif len(between) == 1 and between[0] in COORDINATORS:
+            longer.append((i, m))
+    return longer
+
+
+def _name_runs(tokens: tuple[Token, ...]) -> list[tuple[int, int]]:
+    runs, i = [], 0
+    while i < len(tokens):
+        if tokens[i].tag in NAMES:
+            j = i
+            while j < len(tokens) and tokens[j].tag in NAMES:
+                j += 1
+            runs.append((i, j))
+            i = j
+        else:
+            i += 1
+    return runs
+
+
+# -- proposals per kind ---------------------------------------------------------------------------------------
+
+
+def _phrases_and_names(tokens: tuple[Token, ...]) -> list[tuple[int, int]]:
+    phrases = noun_phrases(tokens)
+    return phrases + _extensions(tokens, phrases) + _name_runs(tokens)
+
+
+def _people(tokens):
+    ranges = _phrases_and_names(tokens)
+    named = [r for r in ranges if any(t.tag in NAMES for t in tokens[r[0] : r[1]])]
+    return named or ranges
+
+
+def _places(tokens):
+    ranges = _phrases_and_names(tokens)
+    return [
+        r for r in ranges
+        if any(t.tag in NAMES for t in tokens[r[0]:r[1]]) or _preposition(tokens, r[0]) in LOCATIVE
+    ] or ranges  # fmt: skip
+
+
+def _times(tokens):
+    ranges = _phrases_and_names(tokens) + _dates(tokens)
+    return [r for r in ranges if any(_is_time(t) for t in tokens[r[0] : r[1]])]
+
+
+def _numbers(tokens):
+    ranges = noun_phrases(tokens)
+    ranges += [(i, i + 1) for i, t in enumerate(tokens) if t.tag == "CARD"]
+    return [r for r in ranges if any(t.tag == "CARD" for t in tokens[r[0] : r[1]])]
+
+
+def _durations(tokens):
+    ranges = [r for r in noun_phrases(tokens) if _is_duration(tokens[r[0] : r[1]])]
+    return ranges + [(i, i + 1) for i, t in enumerate(tokens) if _DURATION_ADJECTIVE.fullmatch(t.text)]
+
+
+def _reasons(tokens):
+    """From a causal word to the end of its clause ("weil …", "wegen …"), else the whole sentence."""
+    ranges = []
+    for i, token in enumerate(tokens):
+        if token.text.casefold() in _CLAUSE_OPENERS:
+            j = i + 1
+            while j < len(tokens) and tokens[j].tag not in _CLAUSE_END:
+                j += 1
+            if j - i > 1:
+                ranges.append((i, j))
+    return ranges or [(0, len(tokens) - (1 if tokens and tokens[-1].tag == "$." else 0))]
+
+
+def _things(tokens):
+    return _phrases_and_names(tokens)
+
+
+PROPOSERS: dict[AnswerKind, Callable[[tuple[Token, ...]], list[tuple[int, int]]]] = {
+    AnswerKind.PERSON: _people,
+    AnswerKind.PLACE: _places,
+    AnswerKind.TIME: _times,
+    AnswerKind.NUMBER: _numbers,
+    AnswerKind.DURATION: _durations,
+    AnswerKind.REASON: _reasons,
+    AnswerKind.THING: _things,
+    AnswerKind.OTHER: _things,
+}
+
+
+def _is_time(token: Token) -> bool:
+    word = token.text.casefold()
+    return word in TIME_NOUNS or (token.tag == "CARD" and re.fullmatch(r"1\d{3}|20\d\d|\d{1,2}[.:]\d\d", word) is not None)
+
+
+def _is_duration(tokens: tuple[Token, ...]) -> bool:
+    return any(t.tag == "CARD" for t in tokens) and any(t.text.casefold() in DURATION_UNITS for t in tokens)
+
+
+def _dates(tokens: tuple[Token, ...]) -> list[tuple[int, int]]:
+    """ "2. März 2023": a day number, its full stop and a month (and a year), which the phrase cutter splits."""
+    ranges = []
+    for i in range(len(tokens) - 2):
+        if tokens[i].tag == "CARD" and tokens[i + 1].text == "." and tokens[i + 2].text.casefold() in MONTHS:
+            end = i + 3
+            if end < len(tokens) and re.fullmatch(r"1\d{3}|20\d\d", tokens[end].text):
+                end += 1
+            ranges.append((i, end))
+    return ranges
+
+
+def _preposition(tokens: tuple[Token, ...], first: int) -> str:
+    return tokens[first - 1].text.casefold() if first > 0 and tokens[first - 1].tag in PREPOSITIONS else ""
+
+
+# -- shaping ----------------------------------------------------------------------------------------------------
+
+
+def _trimmed(tokens: tuple[Token, ...], i: int, j: int, asked: set[str]) -> tuple[int, int]:
+    """Drop leading determiners and the question's own words from both ends of a span."""
+
+    def said(token: Token) -> bool:
+        return bool(set(terms(token.text)) & asked)
+
+    def bare(token: Token) -> bool:  # punctuation and quotation marks
+        return not any(ch.isalnum() for ch in token.text)
+
+    while i < j and (tokens[i].tag in DETERMINERS or bare(tokens[i]) or said(tokens[i])):
+        i += 1
+    while j > i and (bare(tokens[j - 1]) or said(tokens[j - 1])):
+        j -= 1
+    return i, j
+
+
+def _splits_name(tokens: tuple[Token, ...], i: int, j: int) -> bool:
+    """Whether a span cuts a name in two: "Angela" of "Angela Merkel" is not an answer of its own."""
+    before = i > 0 and tokens[i - 1].tag in NAMES and tokens[i].tag in NAMES
+    after = j < len(tokens) and tokens[j].tag in NAMES and tokens[j - 1].tag in NAMES
+    return before or after
+
+
+@lru_cache(maxsize=8192)
+def propose(sentence: str, kind: AnswerKind, question: str = "") -> tuple[Candidate, ...]:
+    """The spans of `sentence` that could answer a question of `kind`, trimmed of what `question` says."""
+    tokens = tag(sentence)
+    asked = set(terms(question))
+    found: dict[tuple[int, int], Candidate] = {}
+    for first, last in PROPOSERS[kind](tokens):
+        i, j = _trimmed(tokens, first, last, asked) if kind is not AnswerKind.REASON else (first, last)
+        if i >= j or (i, j) in found or _splits_name(tokens, i, j):
+            continue
+        start, end = tokens[i].start, tokens[j - 1].end
+        phrase = sentence[tokens[first].start : tokens[last - 1].end]
+        found[(i, j)] = Candidate(
+            _shown(sentence[start:end], kind), start, end, tokens[i:j], _preposition(tokens, first), phrase
+        )
+    return tuple(sorted(found.values(), key=lambda c: (c.start, c.end)))
+
+
+def _shown(text: str, kind: AnswerKind) -> str:
+    """ "eineinhalbstündigen" answers "wie lange" as "eineinhalb Stunden"; line breaks become spaces."""
+    adjective = _DURATION_ADJECTIVE.fullmatch(text) if kind is AnswerKind.DURATION else None
+    if adjective:
+        return f"{adjective.group('amount')} {_ADJECTIVE_UNITS[adjective.group('unit').casefold()]}"
+    return " ".join(text.split())
+
+
+# -- where a candidate stands ----------------------------------------------------------------------------------
+
+
+def proximity(sentence: str, candidate: Candidate, question_terms: tuple[str, ...]) -> float:
+    """How close the question's words stand to the candidate in its sentence (1: all right next to it).
+
+    Answers sit near the words that ask for them: in "830 Soldaten in Estland, weitere 140 in Polen",
+    a question about Polen wants the 140.
+    """
+    tokens = tag(sentence)
+    inside = [n for n, t in enumerate(tokens) if candidate.start <= t.start and t.end <= candidate.end]
+    if not question_terms or not inside:
+        return 0.0
+    first, last = inside[0], inside[-1]
+    token_terms = [set(terms(t.text)) for t in tokens]
+    total = 0.0
+    for term in question_terms:
+        gaps = [
+            first - n - 1 if n < first else n - last - 1
+            for n, found in enumerate(token_terms)
+            if (n < first or n > last) and term in found
+        ]
+        if gaps:
+            total += 1.0 / (1 + min(gaps))
+    return total / len(question_terms)
+
+
+def in_asked_clause(sentence: str, candidate: Candidate, question_terms: tuple[str, ...]) -> bool:
+    """Whether a word of the question stands in the candidate's own clause: in "im Dezember 2018 festgenommen
+    und 2020 verurteilt" a question about the arrest finds its word beside 2018, not beside 2020."""
+    clause, own, asked = 0, set(), set(question_terms)
+    clauses: list[tuple[int, bool, set[str]]] = []
+    for token in tag(sentence):
+        inside = candidate.start <= token.start and token.end <= candidate.end
+        if not inside and (token.tag in {"$,", "$(", "KON", "KOUS"} or token.text in {":", ";"}):
+            clause += 1
+            continue
+        clauses.append((clause, inside, set(terms(token.text))))
+        if inside:
+            own.add(clause)
+    return any(c in own and not inside and found & asked for c, inside, found in clauses)

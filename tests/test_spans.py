@@ -1,0 +1,82 @@
+from rag.german import tag
+from rag.question import AnswerKind, read_question
+from rag.spans import in_asked_clause, noun_phrases, propose, proximity
+
+
+def texts(sentence, kind, question=""):
+    return [c.text for c in propose(sentence, kind, question)]
+
+
+def test_the_tagger_gives_offsets_word_classes_and_lemmas():
+    sentence = "Die Gespräche dauerten am 2. März rund eineinhalb Stunden."
+    tokens = tag(sentence)
+    assert all(sentence[t.start : t.end] == t.text for t in tokens)
+    assert [t.tag for t in tokens if t.text in {"Gespräche", "2", "dauerten"}] == ["NN", "VVFIN", "CARD"]
+    assert next(t.lemma for t in tokens if t.text == "dauerten") == "dauern"
+
+
+def test_noun_phrases_take_determiner_modifiers_and_nouns():
+    tokens = tag("Die Verteidigung der Panthers gab nur 308 Punkte ab.")
+    phrases = [" ".join(t.text for t in tokens[i:j]) for i, j in noun_phrases(tokens)]
+    assert "Die Verteidigung" in phrases and "der Panthers" in phrases and "308 Punkte" in phrases
+
+
+def test_places_are_names_and_the_question_words_are_trimmed():
+    sentence = "Blinken plant ein Treffen mit Lawrow am Freitag in Genf."
+    found = {c.text: c for c in propose(sentence, AnswerKind.PLACE, "Wo trifft Blinken Lawrow?")}
+    assert "Genf" in found and found["Genf"].preposition == "in"
+    assert not any("Blinken" in text or "Lawrow" in text for text in found)
+
+
+def test_a_span_never_cuts_a_name_in_two():
+    sentence = "US-Außenminister Antony Blinken traf sich in Neu-Delhi mit Lawrow."
+    found = texts(sentence, AnswerKind.PLACE, "Wo traf sich Blinken mit Lawrow?")
+    assert "Neu-Delhi" in found
+    assert "Antony" not in found and "US-Außenminister Antony" not in found
+
+
+def test_people_are_name_runs_and_joined_lists():
+    sentence = "Blinken trifft in Kiew den ukrainischen Präsidenten Wolodymyr Selenskyj und Außenminister Dmytro Kuleba."
+    found = texts(sentence, AnswerKind.PERSON, "Wen trifft Blinken in Kiew?")
+    assert "Wolodymyr Selenskyj" in found and "Dmytro Kuleba" in found
+    assert "Kiew" not in found
+
+
+def test_numbers_answer_without_the_words_the_question_says():
+    sentence = "Die Verteidigung der Panthers gab nur 308 Punkte ab."
+    assert "308" in texts(sentence, AnswerKind.NUMBER, "Wie viele Punkte gab die Verteidigung der Panthers ab?")
+
+
+def test_durations_times_and_dates():
+    assert "zehn Minuten" in texts("Es habe weniger als zehn Minuten gedauert.", AnswerKind.DURATION)
+    assert "eineinhalb Stunden" in texts("Das eineinhalbstündige Gespräch endete.", AnswerKind.DURATION)
+    found = texts("Er wurde im Dezember 2018 festgenommen und kam am 2. März gegen 11.00 Uhr.", AnswerKind.TIME)
+    assert {"Dezember 2018", "2. März"} <= set(found)
+    assert any("11.00 Uhr" in text for text in found)
+
+
+def test_reasons_are_clauses():
+    found = texts("Das Spiel wurde verschoben, weil es stark regnete.", AnswerKind.REASON, "Warum wurde es verschoben?")
+    assert "weil es stark regnete" in found
+
+
+def test_odd_spacing_inside_a_name_does_not_break_proposals():
+    sentence = "Premierminister war damals\nRobert   Gascoyne-Cecil, der die Regierung führte."
+    found = texts(sentence, AnswerKind.PERSON, "Wer war Premierminister?")
+    assert any("Gascoyne-Cecil" in text for text in found)
+    assert all("\n" not in text and "  " not in text for text in found)
+
+
+def test_the_clause_that_holds_the_question_words_holds_the_answer():
+    sentence = "Er war im Dezember 2018 in Russland festgenommen und 2020 zu einer Haftstrafe verurteilt worden."
+    arrest = read_question("Wann wurde er festgenommen?")
+    found = {c.text: c for c in propose(sentence, AnswerKind.TIME, arrest.text)}
+    assert in_asked_clause(sentence, found["Dezember 2018"], arrest.terms)
+    assert not in_asked_clause(sentence, found["2020"], arrest.terms)
+    sentencing = read_question("Wann wurde er verurteilt?")
+    assert in_asked_clause(sentence, found["2020"], sentencing.terms)
+
+    troops = "Derzeit sind in Estland 830 britische Soldaten stationiert, weitere 140 im Rahmen einer NATO-Mission in Polen."
+    poland = read_question("Wie viele Soldaten sind im Rahmen einer NATO-Mission in Polen?")
+    counts = {c.text: c for c in propose(troops, AnswerKind.NUMBER, poland.text)}
+    assert proximity(troops, counts["140"], poland.terms) > proximity(troops, counts["830"], poland.terms)
