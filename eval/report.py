@@ -43,13 +43,20 @@ def _rows(runs: dict, thresholds: dict) -> list[list[str]]:
     return rows
 
 
+def _scope(runs: dict) -> str:
+    first = next(iter(runs.values()))
+    return (
+        f"gold split `{first.get('split', 'all')}` (eval/gold_split.toml): {first['n']} items "
+        f"({first['answerable']} answerable, {first['unanswerable']} unanswerable)"
+    )
+
+
 def print_summary(runs: dict, thresholds: dict) -> None:
     header = ["metric", *runs.keys(), "threshold"]
     rows = _rows(runs, thresholds)
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths))  # noqa: E731
-    first = next(iter(runs.values()))
-    print(f"\n{first['n']} items ({first['answerable']} answerable, {first['unanswerable']} unanswerable)\n")
+    print(f"\n{_scope(runs)}\n")
     print(line(header))
     print(line(["-" * w for w in widths]))
     for row in rows:
@@ -77,7 +84,7 @@ def write_reports(runs: dict, thresholds: dict, folder: Path, stamp: str) -> lis
 
 def _markdown(runs: dict, thresholds: dict, stamp: str) -> str:
     labels = list(runs)
-    out = [f"# Eval report {stamp}", ""]
+    out = [f"# Eval report {stamp}", "", f"Scope: {_scope(runs)}", ""]
     out += ["| metric | " + " | ".join(labels) + " | threshold |", "|---|" + "---|" * (len(labels) + 1)]
     out += ["| " + " | ".join(row) + " |" for row in _rows(runs, thresholds)]
     for label, run in runs.items():
