@@ -14,14 +14,16 @@ from string import Template
 from rag.llm import Generator
 from rag.question import AnswerKind, Question, load_aliases, read_question
 from rag.retrieve import Evidence, Passage, Retrieval, Retriever
-from rag.spans import LOCATIVE, Candidate, in_asked_clause, propose, proximity
+from rag.spans import LOCATIVE, WEEKDAYS, Candidate, asked_in_clause, propose, proximity
 from rag.settings import Settings
 from rag.store import Store
-from rag.text import fold
-from rag.timescope import Period
+from rag.text import fold, terms
+from rag.timescope import MONTHS, Period
 
 ABSTAIN_ANSWER = "Dazu finde ich in den Artikeln keine Antwort."
 log = logging.getLogger(__name__)
+# kinds whose answers have a shape the grammar shows (names, numbers, dates); the others are open
+TYPED_KINDS = frozenset({AnswerKind.PERSON, AnswerKind.PLACE, AnswerKind.TIME, AnswerKind.NUMBER, AnswerKind.DURATION})
 NEAR_BEST = 0.5  # evidence sentences scoring under this share of the best one are left out of the prompt
 
 
@@ -49,16 +51,20 @@ class Answer:
 
 @dataclass(frozen=True)
 class Features:
-    """What speaks for a candidate besides the model; each is a plain number so the weights can be fitted."""
+    """What speaks for a candidate; each is a plain number so that the weights can be fitted on dev data."""
 
     evidence: float  # how much of the question its sentence (and neighbours, and article) covers
+    top_sentence: float  # 1 in the best-covered sentence
     proximity: float  # how close the question's words stand to it
-    asked_clause: float  # 1 when a question word stands in its own clause
-    kind_fit: float  # 1 when it has the shape the question asks for (a name for "wer", a number for "wie viele")
-    length: float  # log of its length in words: long spans rarely answer a short question
-
-    def dot(self, weights: dict[str, float]) -> float:
-        return sum(weights.get(name, 0.0) * value for name, value in vars(self).items())
+    asked_clause: float  # the share of the question's words in its own clause
+    kind_fit: float  # 1 when it has the shape a typed question asks for (a name for "wer", a number for "wie viele")
+    open_kind_fit: float  # the same for open questions ("welche X", "was", "wie"): weaker evidence, its own weight
+    name: float  # 1 when it holds a proper name
+    number: float  # 1 when it holds a number
+    repeats_question: float  # share of its words the question already says
+    length: float  # log of its length in words
+    model_mean: float = 0.0  # the model's mean token log-probability of it as the answer (0 until scored)
+    model_sum: float = 0.0  # the same, summed over its tokens
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,6 @@ class Scored:
     candidate: Candidate
     evidence: Evidence
     features: Features
-    model: float = float("-inf")  # the model's mean token log-probability for the candidate as the answer
     score: float = float("-inf")
 
 
@@ -116,15 +121,11 @@ class Answerer:
                 log.info("abstained on %r: %s", question.text, answer.reason)
             return answer
 
-        reason = self._no_evidence(retrieval) or self._weak_evidence(retrieval)
+        reason = self._no_evidence(retrieval) or self._weak_evidence(retrieval) or self._unmet_places(retrieval)
         if reason:
             return finish(Answer(question.text, ABSTAIN_ANSWER, True, reason=reason))
         best = self.choose(retrieval, cancel)
-        reason = (
-            self._no_candidate(question, best)
-            or self._low_score(best)
-            or self._unmet_places(retrieval, best)
-        )
+        reason = self._no_candidate(question, best) or self._low_score(best)
         citations = [] if reason else self._cite(best, retrieval.evidence)
         if not reason and not citations:
             reason = "no citation could be verified"
@@ -157,7 +158,7 @@ class Answerer:
 
     def shortlist(self, retrieval: Retrieval, size: int, cancel: threading.Event | None = None) -> list[Scored]:
         """The `size` candidates the features rank highest, each scored by the model and then in full."""
-        ranked = sorted(self.proposals(retrieval), key=lambda p: -p.features.dot(self.settings.answer_weights))
+        ranked = sorted(self.proposals(retrieval), key=lambda p: -answer_score(p.features, self.settings))
         # the prompt holds the sentences of the best-ranked candidates, and its length is most of the cost
         sentences = list(dict.fromkeys(p.evidence for p in ranked))[: self.settings.prompt_sentences]
         shortlist = [p for p in ranked if p.evidence in sentences][:size]
@@ -167,18 +168,19 @@ class Answerer:
         options = list(dict.fromkeys(p.candidate.text for p in shortlist))
         prompt = self._prompt(" ".join(e.text for e in sentences), retrieval.question.text)
         token_logprobs = self.generator.logprobs(prompt, [" " + text for text in options], cancel)
-        model = {text: sum(t) / len(t) if t else float("-inf") for text, t in zip(options, token_logprobs)}
-        scored = [replace(p, model=model[p.candidate.text]) for p in shortlist]
-        return [replace(p, score=answer_score(p, self.settings)) for p in scored]
+        likelihood = dict(zip(options, token_logprobs))
+        scored = [replace(p, features=with_model(p.features, likelihood[p.candidate.text])) for p in shortlist]
+        return [replace(p, score=answer_score(p.features, self.settings)) for p in scored]
 
     def proposals(self, retrieval: Retrieval) -> list[Scored]:
         """Every candidate span of the evidence sentences nearly as well supported as the best one."""
         question = retrieval.question
         floor = NEAR_BEST * retrieval.coverage
-        sentences = [e for e in retrieval.evidence if e.coverage >= floor][: self.settings.answer_sentences]
+        sentences = [e for e in self._in_named_places(retrieval) if e.coverage >= floor]
+        sentences = sentences[: self.settings.answer_sentences]
         return [
-            Scored(c, e, features(c, e, question))
-            for e in sentences
+            Scored(c, e, features(c, e, question, top=n == 0))
+            for n, e in enumerate(sentences)
             for c in propose(e.text, question.kind, question.text)
         ]
 
@@ -209,12 +211,22 @@ class Answerer:
             return None
         return f"low answer score ({best.score:.2f} < {self.settings.min_answer_score})"
 
-    def _unmet_places(self, retrieval: Retrieval, best: Scored) -> str | None:
-        """Places the question names ("… in Stockholm?") that the answer's article never mentions: an answer
-        from there would answer another question."""
-        article = self.store.lexical().article_terms.get(best.evidence.doc_id, set())
-        unmet = [place for place, found in retrieval.question_places if not _mentions(article, found)]
-        return f"the answer's article never mentions {', '.join(unmet)}" if unmet else None
+    def _unmet_places(self, retrieval: Retrieval) -> str | None:
+        if self._in_named_places(retrieval):
+            return None
+        places = ", ".join(place for place, _ in retrieval.question_places)
+        return f"no article that holds the evidence mentions {places}"
+
+    def _in_named_places(self, retrieval: Retrieval) -> list[Evidence]:
+        """Evidence from articles that mention every place the question names ("… in Stockholm?"): an answer
+        from elsewhere would answer another question."""
+        if not retrieval.question_places:
+            return retrieval.evidence
+        article_terms = self.store.lexical().article_terms
+        return [
+            e for e in retrieval.evidence
+            if all(_mentions(article_terms.get(e.doc_id, set()), found) for _, found in retrieval.question_places)
+        ]  # fmt: skip
 
     def _cite(self, best: Scored, evidence: list[Evidence]) -> list[Citation]:
         """Cite the chosen sentence, and other articles' evidence sentences that state the same answer."""
@@ -246,20 +258,36 @@ class Answerer:
         return citations
 
 
-def features(candidate: Candidate, evidence: Evidence, question: Question) -> Features:
+def features(candidate: Candidate, evidence: Evidence, question: Question, top: bool) -> Features:
+    words = [t for t in candidate.tokens if any(ch.isalnum() for ch in t.text)]
+    asked = set(question.terms)
+    typed = question.kind in TYPED_KINDS
     return Features(
         evidence=evidence.coverage,
+        top_sentence=float(top),
         proximity=proximity(evidence.text, candidate, question.terms),
-        asked_clause=float(in_asked_clause(evidence.text, candidate, question.terms)),
-        kind_fit=float(fits_kind(candidate, question)),
+        asked_clause=asked_in_clause(evidence.text, candidate, question.terms),
+        kind_fit=float(typed and fits_kind(candidate, question)),
+        open_kind_fit=float(not typed and fits_kind(candidate, question)),
+        name=float(candidate.has_name),
+        number=float(candidate.has_number),
+        repeats_question=sum(bool(set(terms(t.text)) & asked) for t in words) / max(1, len(words)),
         length=math.log(candidate.words),
     )
 
 
-def answer_score(scored: Scored, settings: Settings) -> float:
-    """The one place where the model's likelihood meets the features: a weighted sum, weights fitted on dev data
-    (eval/fit_answer_weights.py)."""
-    return settings.model_weight * scored.model + scored.features.dot(settings.answer_weights)
+def answer_score(features: Features, settings: Settings) -> float:
+    """The one place where the model's likelihood meets the other features: a weighted sum, the weights fitted on
+    dev data (eval/fit_answer_weights.py). Before the model has read a candidate, its likelihood counts 0."""
+    return sum(settings.answer_weights.get(name, 0.0) * value for name, value in vars(features).items())
+
+
+def with_model(features: Features, token_logprobs: list[float]) -> Features:
+    """The features with the model's likelihood of the candidate as the answer."""
+    if not token_logprobs:
+        return replace(features, model_mean=-100.0, model_sum=-100.0)
+    total = sum(token_logprobs)
+    return replace(features, model_mean=total / len(token_logprobs), model_sum=total)
 
 
 def fits_kind(candidate: Candidate, question: Question) -> bool:
@@ -270,7 +298,7 @@ def fits_kind(candidate: Candidate, question: Question) -> bool:
         case AnswerKind.PLACE:
             return candidate.has_name and candidate.preposition in LOCATIVE
         case AnswerKind.TIME:
-            return candidate.has_time_word or candidate.has_number
+            return _has_asked_unit(candidate, question.text)
         case AnswerKind.NUMBER | AnswerKind.DURATION:
             return candidate.has_number
         case AnswerKind.THING if question.focus:
@@ -279,6 +307,21 @@ def fits_kind(candidate: Candidate, question: Question) -> bool:
             return True
         case _:
             return candidate.words <= 4
+
+
+def _has_asked_unit(candidate: Candidate, question: str) -> bool:
+    """A time of the unit the question names ("An welchem Wochentag" wants a weekday), else any time."""
+    words = {t.text.casefold() for t in candidate.tokens}
+    asked = question.casefold()
+    if "wochentag" in asked or re.search(r"welche[mn] tag\b", asked):
+        return bool(words & set(WEEKDAYS))
+    if "uhr" in asked.split() or "uhrzeit" in asked:
+        return any(re.fullmatch(r"\d{1,2}[.:]\d\d", w) for w in words) or "uhr" in words
+    if re.search(r"welche[mn] monat", asked):
+        return bool(words & set(MONTHS))
+    if re.search(r"welche[mn] jahr\b", asked):
+        return any(re.fullmatch(r"\d{3,4}", w) for w in words)
+    return candidate.has_time_word or candidate.has_number
 
 
 def _mentions(article_terms: set[str], place_terms: tuple[str, ...]) -> bool:

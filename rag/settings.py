@@ -9,7 +9,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MAX_QUESTION_CHARS = 2000  # the longest question or search query anyone may send
 MAX_TOP_K = 20  # the most passages a question may ask for
-ANSWER_FEATURES = frozenset({"evidence", "proximity", "asked_clause", "kind_fit", "length"})
+ANSWER_FEATURES = frozenset(
+    {"evidence", "top_sentence", "proximity", "asked_clause", "kind_fit", "open_kind_fit", "name", "number",
+     "repeats_question", "length", "model_mean", "model_sum"}
+)  # fmt: skip
 
 
 class Settings(BaseSettings):
@@ -38,13 +41,15 @@ class Settings(BaseSettings):
     answer_sentences: int = Field(default=8, ge=1, le=20, description="best evidence sentences read for candidates")
     prompt_sentences: int = Field(default=3, ge=1, le=10, description="evidence sentences shown to the model")
     model_candidates: int = Field(default=8, ge=1, le=50, description="candidates the model scores")
-    model_weight: float = Field(default=1.0, ge=0.0)
-    # weights of the features beside the model's likelihood (rag.answer.Features), fitted on dev data
+    # weights of the answer features (rag.answer.Features), the model's likelihood among them; fitted on dev data
+    # by eval/fit_answer_weights.py
     answer_weights: dict[str, float] = {
-        "evidence": 2.0, "proximity": 2.0, "asked_clause": 0.5, "kind_fit": 1.0, "length": -0.3,
+        "evidence": 8.0, "top_sentence": 0.25, "proximity": 2.0, "asked_clause": 1.0, "kind_fit": 1.0,
+        "open_kind_fit": 0.25, "name": 0.0, "number": -0.5, "repeats_question": -4.0, "length": 0.405,
+        "model_mean": 0.127, "model_sum": 0.097,
     }  # fmt: skip
-    min_coverage: float = Field(default=0.45, ge=0.0, le=1.0)
-    min_answer_score: float = Field(default=-4.0)
+    min_coverage: float = Field(default=0.4, ge=0.0, le=1.0)
+    min_answer_score: float = Field(default=4.04)
     aliases_path: Path | None = None  # per-corpus spellings and translations (data/aliases.example.tsv)
 
     # Service

@@ -57,7 +57,7 @@ def test_abstains_when_the_articles_do_not_answer(filled_store, question):
 
 
 def test_abstains_when_the_model_finds_no_span_likely(filled_store):
-    answer = answerer(filled_store, FakeGenerator(preferred=[]), min_answer_score=0.0).ask(
+    answer = answerer(filled_store, FakeGenerator(preferred=[]), answer_weights={"model_mean": 1.0}, min_answer_score=-4.0).ask(
         "Wo trafen sich Blinken und Lawrow 2022?"
     )
     assert answer.abstained and "low answer score" in answer.reason
@@ -93,3 +93,23 @@ def test_timings_are_reported(filled_store):
     answer = answerer(filled_store, FakeGenerator(preferred=["Genf"])).ask("Wo trafen sich Blinken und Lawrow 2022?")
     assert set(answer.timings_ms) == {"retrieve", "generate", "total"}
     assert answer.timings_ms["total"] >= answer.timings_ms["retrieve"]
+
+
+def test_only_articles_that_mention_the_named_place_answer(filled_store):
+    # the model would rather say "zehn Minuten", but that is the talk in Neu-Delhi, in articles that never name Genf
+    generator = FakeGenerator(preferred=["zehn Minuten", "rund eineinhalb Stunden"])
+    answer = answerer(filled_store, generator).ask("Wie lange dauerte das Krisengespräch von Blinken und Lawrow in Genf?")
+    assert not answer.abstained and "eineinhalb Stunden" in answer.answer
+    assert {c.doc_id for c in answer.citations} <= GENEVA_ARTICLES
+
+
+def test_a_question_about_a_place_no_article_names_is_refused(filled_store):
+    question = "Wo trafen sich Blinken und Lawrow in Oslo?"
+    answer = answerer(filled_store, FakeGenerator(preferred=["Genf"]), min_coverage=0.0).ask(question)
+    assert answer.abstained and "mentions Oslo" in answer.reason
+
+
+def test_the_unit_of_time_asked_for_decides(filled_store):
+    generator = FakeGenerator(preferred=["2. März", "Donnerstag"])
+    answer = answerer(filled_store, generator).ask("An welchem Wochentag sprachen Blinken und Lawrow in Neu-Delhi?")
+    assert answer.answer.startswith("Donnerstag")

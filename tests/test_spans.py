@@ -1,6 +1,6 @@
 from rag.german import tag
 from rag.question import AnswerKind, read_question
-from rag.spans import in_asked_clause, noun_phrases, propose, proximity
+from rag.spans import asked_in_clause, noun_phrases, propose, proximity
 
 
 def texts(sentence, kind, question=""):
@@ -71,12 +71,20 @@ def test_the_clause_that_holds_the_question_words_holds_the_answer():
     sentence = "Er war im Dezember 2018 in Russland festgenommen und 2020 zu einer Haftstrafe verurteilt worden."
     arrest = read_question("Wann wurde er festgenommen?")
     found = {c.text: c for c in propose(sentence, AnswerKind.TIME, arrest.text)}
-    assert in_asked_clause(sentence, found["Dezember 2018"], arrest.terms)
-    assert not in_asked_clause(sentence, found["2020"], arrest.terms)
+    assert asked_in_clause(sentence, found["Dezember 2018"], arrest.terms) > 0
+    assert asked_in_clause(sentence, found["2020"], arrest.terms) == 0
     sentencing = read_question("Wann wurde er verurteilt?")
-    assert in_asked_clause(sentence, found["2020"], sentencing.terms)
+    assert asked_in_clause(sentence, found["2020"], sentencing.terms) > 0
 
     troops = "Derzeit sind in Estland 830 britische Soldaten stationiert, weitere 140 im Rahmen einer NATO-Mission in Polen."
     poland = read_question("Wie viele Soldaten sind im Rahmen einer NATO-Mission in Polen?")
     counts = {c.text: c for c in propose(troops, AnswerKind.NUMBER, poland.text)}
-    assert proximity(troops, counts["140"], poland.terms) > proximity(troops, counts["830"], poland.terms)
+    assert asked_in_clause(troops, counts["140"], poland.terms) > asked_in_clause(troops, counts["830"], poland.terms)
+    estonia = read_question("Wie viele britische Soldaten sind in Estland stationiert?")
+    assert proximity(troops, counts["830"], estonia.terms) > proximity(troops, counts["140"], estonia.terms)
+
+
+def test_a_time_of_day_keeps_its_uhr_and_a_name_its_adjective():
+    found = texts("Sie hatten sich gegen 11.00 Uhr begrüßt.", AnswerKind.TIME, "Um wie viel Uhr begrüßten sie sich?")
+    assert "11.00 Uhr" in found
+    assert "Neu Delhi" in texts("Sie trafen sich in Neu Delhi.", AnswerKind.PLACE, "Wo trafen sie sich?")
