@@ -48,8 +48,8 @@ class Settings(BaseSettings):
         "open_kind_fit": 0.25, "name": 0.0, "number": -0.5, "repeats_question": -4.0, "length": 0.405,
         "model_mean": 0.127, "model_sum": 0.097,
     }  # fmt: skip
-    min_coverage: float = Field(default=0.4, ge=0.0, le=1.0)
-    min_answer_score: float = Field(default=4.04)
+    min_coverage: float = Field(default=0.45, ge=0.0, le=1.0)
+    min_answer_score: float = Field(default=3.67)
     aliases_path: Path | None = None  # per-corpus spellings and translations (data/aliases.example.tsv)
 
     # Service
