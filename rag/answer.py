@@ -65,6 +65,7 @@ class Features:
     length: float  # log of its length in words
     model_mean: float = 0.0  # the model's mean token log-probability of it as the answer (0 until scored)
     model_sum: float = 0.0  # the same, summed over its tokens
+    sole_fit: float = 0.0  # 1 for the only distinct answer of the asked shape in the evidence read
 
 
 @dataclass(frozen=True)
@@ -173,16 +174,21 @@ class Answerer:
         return [replace(p, score=answer_score(p.features, self.settings)) for p in scored]
 
     def proposals(self, retrieval: Retrieval) -> list[Scored]:
-        """Every candidate span of the evidence sentences nearly as well supported as the best one."""
+        """Every candidate span of the best evidence sentences that hold one, down to half the best's coverage."""
         question = retrieval.question
         floor = NEAR_BEST * retrieval.coverage
-        sentences = [e for e in self._in_named_places(retrieval) if e.coverage >= floor]
-        sentences = sentences[: self.settings.answer_sentences]
-        return [
-            Scored(c, e, features(c, e, question, top=n == 0))
-            for n, e in enumerate(sentences)
-            for c in propose(e.text, question.kind, question.text)
-        ]
+        proposals: list[Scored] = []
+        read = 0  # the best sentences that hold a candidate: a "wie lange" answer may stand in the eighth best
+        for e in self._in_named_places(retrieval):
+            if e.coverage < floor or read == self.settings.answer_sentences:
+                break
+            candidates = propose(e.text, question.kind, question.text)
+            proposals += [Scored(c, e, features(c, e, question, top=read == 0)) for c in candidates]
+            read += bool(candidates)
+        # an answer of the asked shape that the evidence offers once is likelier than one of many
+        fitting = {p.candidate.text.casefold() for p in proposals if p.features.kind_fit}
+        sole = float(len(fitting) == 1)
+        return [replace(p, features=replace(p.features, sole_fit=sole * p.features.kind_fit)) for p in proposals]
 
     def _prompt(self, evidence: str, question: str) -> str:
         user_message = render_prompt("answer_chat", evidence=evidence, question=question)

@@ -80,7 +80,7 @@ def read_question(text: str, aliases: Mapping[str, str] | None = None) -> Questi
         kind=answer_kind(text),
         terms=tuple(dict.fromkeys(content)),
         focus=focus.group("noun") if focus else None,
-        places=question_places(text),
+        places=tuple((aliases or {}).get(place.casefold(), place) for place in question_places(text)),
     )
 
 

@@ -57,3 +57,9 @@ def test_the_library_names_no_article_people_or_places():
     seed_names = re.compile(r"lawrow|lavrov|blinken|genf|kiew|peskow|selenskyj", re.IGNORECASE)
     offenders = [p.name for p in (ROOT / "rag").rglob("*.py") if seed_names.search(p.read_text(encoding="utf-8"))]
     assert offenders == []
+
+
+def test_aliases_apply_to_the_places_a_question_names(tmp_path):
+    path = tmp_path / "aliases.tsv"
+    path.write_text("estonia\tEstland\n", encoding="utf-8")
+    assert read_question("How many soldiers are in Estonia?", load_aliases(path)).places == ("Estland",)
