@@ -65,7 +65,6 @@ class Features:
     length: float  # log of its length in words
     model_mean: float = 0.0  # the model's mean token log-probability of it as the answer (0 until scored)
     model_sum: float = 0.0  # the same, summed over its tokens
-    sole_fit: float = 0.0  # 1 for the only distinct answer of the asked shape in the evidence read
 
 
 @dataclass(frozen=True)
@@ -123,13 +122,10 @@ class Answerer:
             return answer
 
         reason = self._no_evidence(retrieval) or self._weak_evidence(retrieval) or self._unmet_places(retrieval)
-        if reason:
-            return finish(Answer(question.text, ABSTAIN_ANSWER, True, reason=reason))
-        best = self.choose(retrieval, cancel)
-        reason = self._no_candidate(question, best) or self._low_score(best)
+        best = None if reason else self.choose(retrieval, cancel)
+        reason = reason or self._no_candidate(question, best) or self._low_score(best)
         citations = [] if reason else self._cite(best, retrieval.evidence)
-        if not reason and not citations:
-            reason = "no citation could be verified"
+        reason = reason or self._unverified(citations)
         if reason:
             return finish(Answer(question.text, ABSTAIN_ANSWER, True, reason=reason))
         markers = "".join(f"[{c.n}]" for c in citations)
@@ -185,10 +181,7 @@ class Answerer:
             candidates = propose(e.text, question.kind, question.text)
             proposals += [Scored(c, e, features(c, e, question, top=read == 0)) for c in candidates]
             read += bool(candidates)
-        # an answer of the asked shape that the evidence offers once is likelier than one of many
-        fitting = {p.candidate.text.casefold() for p in proposals if p.features.kind_fit}
-        sole = float(len(fitting) == 1)
-        return [replace(p, features=replace(p.features, sole_fit=sole * p.features.kind_fit)) for p in proposals]
+        return proposals
 
     def _prompt(self, evidence: str, question: str) -> str:
         user_message = render_prompt("answer_chat", evidence=evidence, question=question)
@@ -211,6 +204,10 @@ class Answerer:
     @staticmethod
     def _no_candidate(question: Question, best: Scored | None) -> str | None:
         return f"no {question.kind.value} in the evidence" if best is None else None
+
+    @staticmethod
+    def _unverified(citations: list[Citation]) -> str | None:
+        return None if citations else "no citation could be verified"
 
     def _low_score(self, best: Scored) -> str | None:
         if best.score >= self.settings.min_answer_score:
