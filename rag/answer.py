@@ -13,7 +13,7 @@ from string import Template
 
 from rag.llm import Generator
 from rag.question import AnswerKind, Question, load_aliases, read_question
-from rag.retrieve import Evidence, Passage, Retrieval, Retriever
+from rag.retrieve import NEAR_BEST, Evidence, Passage, Retrieval, Retriever
 from rag.spans import LOCATIVE, WEEKDAYS, Candidate, asked_in_clause, propose, proximity
 from rag.settings import Settings
 from rag.store import Store
@@ -24,7 +24,6 @@ ABSTAIN_ANSWER = "Dazu finde ich in den Artikeln keine Antwort."
 log = logging.getLogger(__name__)
 # kinds whose answers have a shape the grammar shows (names, numbers, dates); the others are open
 TYPED_KINDS = frozenset({AnswerKind.PERSON, AnswerKind.PLACE, AnswerKind.TIME, AnswerKind.NUMBER, AnswerKind.DURATION})
-NEAR_BEST = 0.5  # evidence sentences scoring under this share of the best one are left out of the prompt
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ RRF_K = 60
 # A sentence's evidence score mixes the question terms found in it, around it, and in its whole article.
 SENTENCE_WEIGHT, WINDOW_WEIGHT, ARTICLE_WEIGHT = 0.5, 0.25, 0.25
 ANSWER_BONUS = 0.25  # added to a sentence's rerank key when it holds an answer of the kind asked for
-ANSWER_CHECK_SHARE = 0.5  # sentences scoring under this share of the best one are not checked for an answer
+NEAR_BEST = 0.5  # sentences scoring under this share of the best one are not read for an answer
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ class Retriever:
         top = max((e.coverage for sentences in scored for e in sentences), default=0.0)
 
         def rerank_key(e: Evidence) -> float:  # only sentences near the best are read for an answer: it costs
-            holds_answer = answers_in is not None and e.coverage >= ANSWER_CHECK_SHARE * top and answers_in(e.text)
+            holds_answer = answers_in is not None and e.coverage >= NEAR_BEST * top and answers_in(e.text)
             return e.coverage + (ANSWER_BONUS if holds_answer else 0.0)
 
         best = [max(map(rerank_key, sentences), default=0.0) for sentences in scored]
