@@ -14,7 +14,7 @@ from string import Template
 from rag.llm import Generator
 from rag.question import AnswerKind, Question, load_aliases, read_question
 from rag.retrieve import NEAR_BEST, Evidence, Passage, Retrieval, Retriever
-from rag.spans import LOCATIVE, WEEKDAYS, Candidate, asked_in_clause, propose, proximity
+from rag.spans import CLOCK, LOCATIVE, WEEKDAYS, Candidate, asked_in_clause, propose, proximity
 from rag.settings import Settings
 from rag.store import Store
 from rag.text import fold, terms
@@ -264,13 +264,14 @@ def features(candidate: Candidate, evidence: Evidence, question: Question, top: 
     words = [t for t in candidate.tokens if any(ch.isalnum() for ch in t.text)]
     asked = set(question.terms)
     typed = question.kind in TYPED_KINDS
+    fit = float(fits_kind(candidate, question))
     return Features(
         evidence=evidence.coverage,
         top_sentence=float(top),
         proximity=proximity(evidence.text, candidate, question.terms),
         asked_clause=asked_in_clause(evidence.text, candidate, question.terms),
-        kind_fit=float(typed and fits_kind(candidate, question)),
-        open_kind_fit=float(not typed and fits_kind(candidate, question)),
+        kind_fit=fit if typed else 0.0,
+        open_kind_fit=0.0 if typed else fit,
         name=float(candidate.has_name),
         number=float(candidate.has_number),
         repeats_question=sum(bool(set(terms(t.text)) & asked) for t in words) / max(1, len(words)),
@@ -318,7 +319,7 @@ def _has_asked_unit(candidate: Candidate, question: str) -> bool:
     if "wochentag" in asked or re.search(r"welche[mn] tag\b", asked):
         return bool(words & set(WEEKDAYS))
     if "uhr" in asked.split() or "uhrzeit" in asked:
-        return any(re.fullmatch(r"\d{1,2}[.:]\d\d", w) for w in words) or "uhr" in words
+        return any(CLOCK.fullmatch(w) for w in words) or "uhr" in words
     if re.search(r"welche[mn] monat", asked):
         return bool(words & set(MONTHS))
     if re.search(r"welche[mn] jahr\b", asked):

@@ -43,6 +43,8 @@ _ADJECTIVE_UNITS = {"stündig": "Stunden", "minütig": "Minuten", "tägig": "Tag
                     "monatig": "Monate", "jährig": "Jahre"}  # fmt: skip
 _CLAUSE_OPENERS = frozenset({"weil", "da", "denn", "um", "damit", "wegen", "aufgrund", "dank", "infolge", "nachdem"})
 _CLAUSE_END = frozenset({"$,", "$.", "$("})
+YEAR = re.compile(r"1\d{3}|20\d\d")
+CLOCK = re.compile(r"\d{1,2}[.:]\d\d")  # "11.00", "9:30"
 # words that belong to a quantity ("rund 100.000", "über 50")
 QUANTITY_ADVERBS = frozenset({"rund", "etwa", "knapp", "fast", "über", "ungefähr", "circa", "ca", "mindestens",
                               "höchstens", "bis"})  # fmt: skip
@@ -199,7 +201,7 @@ PROPOSERS: dict[AnswerKind, Callable[[tuple[Token, ...]], list[tuple[int, int]]]
 
 def _is_time(token: Token) -> bool:
     word = token.text.casefold()
-    return word in TIME_NOUNS or (token.tag == "CARD" and re.fullmatch(r"1\d{3}|20\d\d|\d{1,2}[.:]\d\d", word) is not None)
+    return word in TIME_NOUNS or (token.tag == "CARD" and bool(YEAR.fullmatch(word) or CLOCK.fullmatch(word)))
 
 
 def _is_duration(tokens: tuple[Token, ...]) -> bool:
@@ -212,7 +214,7 @@ def _dates(tokens: tuple[Token, ...]) -> list[tuple[int, int]]:
     for i in range(len(tokens) - 2):
         if tokens[i].tag == "CARD" and tokens[i + 1].text == "." and tokens[i + 2].text.casefold() in MONTHS:
             end = i + 3
-            if end < len(tokens) and re.fullmatch(r"1\d{3}|20\d\d", tokens[end].text):
+            if end < len(tokens) and YEAR.fullmatch(tokens[end].text):
                 end += 1
             ranges.append((i, end))
     return ranges
