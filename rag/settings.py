@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     max_waiting: int = Field(default=8, ge=0, description="questions that may queue for the model")
     max_document_bytes: int = Field(default=1_000_000, ge=1)
+    request_timeout_s: float = Field(default=30.0, gt=0, description="a question's deadline, the model's work included")
+    shutdown_grace_s: float = Field(default=30.0, ge=0, description="after SIGTERM, how long requests may finish")
     api_key: SecretStr | None = None  # when set, every /v1 route needs "Authorization: Bearer <key>"
 
     @field_validator("llm_path", "embedder_path", "aliases_path", "api_key", "llm_url", "chroma_url", mode="before")
