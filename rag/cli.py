@@ -39,8 +39,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _ingest(settings: Settings, folder: Path) -> int:
-    from rag.services import ingest_folder, open_store
+    from rag.services import check_folder, ingest_folder, open_store
 
+    check_folder(folder)  # before the store is opened: a refused path writes nothing
     store = open_store(settings)
     with store.writer():
         result = ingest_folder(store, folder, settings, progress=sys.stderr.isatty())

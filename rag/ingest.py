@@ -13,6 +13,37 @@ from rag.timescope import Period, sentence_periods
 
 _DATE_HEADER = re.compile(r"\A\s*date\s+(\S+)[ \t]*")
 
+# A document id: the article's file name without ".txt", or the id given to the documents API. Letters, digits,
+# "_", "." and "-", a letter or digit first: never a path ("/", ".."), a control character or only dots.
+DOC_ID = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}"
+_DOC_ID = re.compile(DOC_ID)
+# C0 control characters other than white space, and DEL: a file that holds them is binary, not an article
+_BINARY = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+
+# Model control tokens (ChatML and Llama 3 "<|im_start|>", DeepSeek "<｜…｜>", Gemma "<start_of_turn>", Llama 2
+# "[INST]" and "<<SYS>>", sentence markers): they have no place in a news article, and a tokeniser that parses
+# them would read an article as a turn of the conversation
+CONTROL_TOKEN = re.compile(
+    r"<\|[^|<>\s]{1,40}\|>|<｜[^｜<>\s]{1,40}｜>|</?(?:start|end)_of_[a-z_]{1,20}>|</?s>|<(?:bos|eos|pad|unk|mask)>"
+    r"|\[/?INST\]|<</?SYS>>"
+)
+# Markup that a client would render: Markdown images and links, their reference definitions, HTML <img> and <a>.
+# Only the words stay (a link's or an image's text); what went is recorded as its target, never as markup
+_LINK_TEXT = r"\[(?P<text>(?:[^\[\]\n]|\n(?!\s*\n)|\[[^\[\]\n]*\]){0,500})\]"
+_LINK_TARGET = r"\(\s*<?(?P<url>[^\s()<>]*(?:\([^\s()]*\)[^\s()<>]*)*)>?(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'))?\s*\)"
+_ATTRIBUTE = r"""(?:[^>"']|"[^"]*"|'[^']*')*"""
+_SOURCE = r"""(?=(?:[^>]*?\b(?:src|href)\s*=\s*["']?(?P<url>[^"'\s>]*))?)"""
+MARKUP: list[tuple[str | None, re.Pattern[str], str]] = [  # (kind recorded, or None; pattern; replacement)
+    ("image", re.compile(rf"!{_LINK_TEXT}{_LINK_TARGET}"), r"\g<text>"),
+    ("image", re.compile(rf"<img\b{_SOURCE}{_ATTRIBUTE}>", re.IGNORECASE), " "),
+    ("link target", re.compile(rf"{_LINK_TEXT}{_LINK_TARGET}"), r"\g<text>"),
+    ("link target", re.compile(r"^[ \t]{0,3}\[[^\[\]\n]{1,200}\]:[ \t]*(?P<url>\S+).*$\n?", re.MULTILINE), ""),
+    ("link target", re.compile(rf"<a\b{_SOURCE}{_ATTRIBUTE}>", re.IGNORECASE), ""),
+    (None, re.compile(r"</a\s*>", re.IGNORECASE), ""),
+    ("link target", re.compile(r"<(?P<url>(?:https?|ftp|mailto|javascript|data):[^<>\s]*)>", re.IGNORECASE), " "),
+    ("control token", CONTROL_TOKEN, " "),
+]
+
 # Web boilerplate: (kind, pattern). Patterns run in order over the text; a match is cut out and recorded.
 # A match is the furniture only. Where ordinary sentences follow it on the same line, a title, teaser, credit or
 # call to subscribe ends at its own closing punctuation ("!", "?", ".", a closing quote or bracket) and the
@@ -114,10 +145,20 @@ class Chunk:
     time_keys: frozenset[str]  # every period the chunk speaks of, e.g. "t_2021", "t_2021_12"
 
 
+def check_doc_id(doc_id: str) -> str:
+    if not _DOC_ID.fullmatch(doc_id):
+        raise IngestError(
+            f"{doc_id[:80]!r} is not a document id: 1 to 128 letters, digits, '_', '.' or '-', a letter or digit first"
+        )
+    return doc_id
+
+
 def parse_article(raw: str, doc_id: str, source: str | None = None, date: str | None = None) -> Article:
     """Read the optional ` date YYYY-MM` header, strip boilerplate and keep a record of what went."""
     if not raw.strip():
         raise IngestError(f"article {doc_id!r} is empty")
+    if _BINARY.search(raw):
+        raise IngestError(f"article {doc_id!r} holds control characters such as NUL: binary data, not text")
     header = _DATE_HEADER.match(raw)
     if header:
         date = date or header.group(1)
@@ -131,17 +172,23 @@ def parse_article(raw: str, doc_id: str, source: str | None = None, date: str | 
     return Article(doc_id=doc_id, source=source or f"{doc_id}.txt", text=text, date=period, removed=removed)
 
 
-def read_article(path: Path) -> Article:
+def read_article(path: Path, max_bytes: int | None = None) -> Article:
+    """The article in a file; its name without ".txt" is its id. Refused: a bad id, more than `max_bytes`, not
+    UTF-8, binary or empty."""
+    doc_id = check_doc_id(path.stem)
     try:
+        if max_bytes is not None and path.stat().st_size > max_bytes:
+            raise IngestError(f"{path.name} is over the limit of {max_bytes} bytes")
         raw = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise IngestError(f"{path.name} is not UTF-8 text") from exc
-    return parse_article(raw, doc_id=path.stem, source=path.name)
+    except OSError as exc:
+        raise IngestError(f"{path.name} cannot be read: {exc.strerror}") from exc
+    return parse_article(raw, doc_id=doc_id, source=path.name)
 
 
 def strip_boilerplate(raw: str) -> tuple[str, list[Removed]]:
-    text = raw.replace("\r\n", "\n")
-    removed: list[Removed] = []
+    text, removed = strip_markup(raw.replace("\r\n", "\n"))
     for kind, pattern in BOILERPLATE:
         for match in pattern.finditer(text):
             if match.group(0).strip():
@@ -151,6 +198,27 @@ def strip_boilerplate(raw: str) -> tuple[str, list[Removed]]:
     text = re.sub(r"[ \t]{2,}", " ", text)
     text = re.sub(r"\n{3,}", "\n\n", text)
     return text.strip(), removed
+
+
+def strip_markup(text: str) -> tuple[str, list[Removed]]:
+    """Text as plain text: images and control tokens out, links reduced to their text (see MARKUP)."""
+    removed: list[Removed] = []
+
+    def cut(kind: str | None, replacement: str):
+        def replace(match: re.Match[str]) -> str:
+            if kind is not None:
+                removed.append(Removed(kind, match.groupdict().get("url") or match.group(0).strip()))
+            return match.expand(replacement)
+
+        return replace
+
+    for _ in range(3):  # markup inside a link's text ("[![x](a)](b)") is reached on the next pass
+        before = text
+        for kind, pattern, replacement in MARKUP:
+            text = pattern.sub(cut(kind, replacement), text)
+        if text == before:
+            break
+    return text, removed
 
 
 def chunk_article(article: Article, max_chars: int = 700, overlap_sentences: int = 1) -> list[Chunk]:

@@ -47,13 +47,17 @@ def chroma_http_client(url: str):
 
 
 def ingest_folder(store: Store, folder: Path, settings: Settings, progress: bool = False) -> IngestResult:
-    """Sync the store with the folder's *.txt articles. An unreadable file is reported and its stored copy kept."""
-    if not folder.is_dir():
-        raise IngestError(f"no such folder: {folder}")
+    """Sync the store with the folder's *.txt articles. An unreadable or refused file (see `read_article`, and a
+    link that leads out of the folder) is reported and its stored copy kept."""
+    folder = check_folder(folder)
     articles, errors, failed = [], [], set()
     for path in sorted(folder.glob("*.txt")):
         try:
-            articles.append(read_article(path))
+            if not path.resolve().is_relative_to(folder):
+                raise IngestError(f"{path.name} links to a file outside {folder}")
+            if not path.is_file():
+                raise IngestError(f"{path.name} is not a file")
+            articles.append(read_article(path, max_bytes=settings.max_document_bytes))
         except IngestError as exc:
             errors.append(str(exc))
             failed.add(path.stem)
@@ -65,6 +69,13 @@ def ingest_folder(store: Store, folder: Path, settings: Settings, progress: bool
         progress=progress,
     )
     return IngestResult(report, errors)
+
+
+def check_folder(folder: Path) -> Path:
+    """The folder of articles, resolved; an error for a file or a missing path."""
+    if not folder.is_dir():
+        raise IngestError(f"not a folder of articles: {folder}")
+    return folder.resolve()
 
 
 def build_answerer(settings: Settings, store: Store) -> Answerer:

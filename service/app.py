@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from rag.errors import (
     Cancelled,
@@ -22,6 +24,7 @@ from rag.errors import (
 )
 from rag.settings import Settings
 from service.deps import require_api_key
+from service.limits import RequestGuard
 from service.routes import documents, openai, qa
 from service.runtime import Runtime
 from service.schemas import ErrorResponse, Health, Readiness
@@ -60,6 +63,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.add_middleware(RequestGuard, document_bytes=settings.max_document_bytes)
     _add_error_handlers(app)
 
     @app.get("/health", response_model=Health, tags=["ops"])
@@ -91,11 +95,36 @@ def _add_error_handlers(app: FastAPI) -> None:
         detail = [
             {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
         ]
-        names = ", ".join(".".join(str(p) for p in d["loc"][1:]) or "body" for d in detail)
+        names = ", ".join(_name(d) for d in detail)
         return JSONResponse(ErrorResponse(error=f"invalid request: {names}", detail=detail).model_dump(), 422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        # the framework's own refusals (no such route, wrong method, a body it cannot read) in the same shape
+        error = exc.detail if isinstance(exc.detail, str) else "invalid request"
+        headers = exc.headers
+        if exc.status_code == 405 and (allowed := _documented_methods(request.app, request.url.path)):
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}  # all of the path's routes, not the first's
+        return JSONResponse(ErrorResponse(error=error).model_dump(exclude_none=True), exc.status_code, headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         # the traceback goes to the log, never to the client
         log.exception("unhandled error on %s", request.url.path)
         return JSONResponse(ErrorResponse(error="internal error").model_dump(exclude_none=True), 500)
+
+
+def _name(error: dict) -> str:
+    """A validation error by the field it is in, or by its message when it concerns the whole body."""
+    if error["type"] == "json_invalid":
+        return f"malformed JSON ({error['msg']})"
+    return ".".join(str(p) for p in error["loc"][1:]) or error["msg"].removeprefix("Value error, ")
+
+
+def _documented_methods(app: FastAPI, path: str) -> list[str]:
+    """The methods the OpenAPI schema documents for a request path ({doc_id} may hold any characters)."""
+    methods: set[str] = set()
+    for template, operations in app.openapi()["paths"].items():
+        if re.fullmatch(re.sub(r"\\\{\w+\\\}", ".+", re.escape(template)), path):
+            methods |= {method.upper() for method in operations if method != "parameters"}
+    return sorted(methods)

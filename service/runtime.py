@@ -49,7 +49,8 @@ class Runtime:
             log.info("model loaded; ready")
         except Exception as exc:  # reported by /ready; the service stays up to say so
             log.exception("loading the model failed")
-            self.load_error = f"loading failed: {exc}"
+            # the message may name files (a model path): it goes to the log, the client gets its kind only
+            self.load_error = f"loading failed ({type(exc).__name__}); the service log says why"
 
     def wait_until_loaded(self, timeout: float | None = None) -> None:
         if self._loader is not None:

@@ -2,32 +2,57 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 from rag.answer import Answer
+from rag.ingest import CONTROL_TOKEN, DOC_ID
 from rag.settings import MAX_QUESTION_CHARS, MAX_TOP_K
+from rag.timescope import Period
 
 
-def _stripped_not_blank(value: str) -> str:
-    if not value.strip():
+def clean_query(value: str) -> str:
+    """A question as text the service can read: refused when it is not text (a lone surrogate, NUL or another
+    control character) or blank; normalised (NFC), without invisible format characters (zero-width, bidi controls,
+    soft hyphens) and model control tokens, stripped."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be text: it holds a lone surrogate") from None
+    if any(unicodedata.category(ch) == "Cc" and not ch.isspace() for ch in value):
+        raise ValueError("must not hold control characters such as NUL")
+    text = "".join(ch for ch in unicodedata.normalize("NFC", value) if unicodedata.category(ch) != "Cf")
+    text = CONTROL_TOKEN.sub(" ", text).strip()
+    if not text:
         raise ValueError("must not be blank")
-    return value.strip()
+    return text
 
 
-# A question or search query: 1..MAX_QUESTION_CHARS characters, not only white space; stored stripped.
-QueryText = Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS), AfterValidator(_stripped_not_blank)]
+# A question or search query: 1..MAX_QUESTION_CHARS characters of text, not only white space; stored cleaned.
+QueryText = Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS), AfterValidator(clean_query)]
+# strict: JSON's true is not the number 1, nor "yes" a boolean
+STRICT_INPUT = ConfigDict(extra="forbid", strict=True)
+
+
+def _json_integer(value: object) -> object:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be an integer")
+    return value
+
+
+# JSON's integers, 5 or 5.0 (JSON Schema counts both), never true or "5"; 5.5 is refused by the int itself
+JsonInt = Annotated[int, BeforeValidator(_json_integer), Field(strict=False)]
 
 
 class AskRequest(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
+    model_config = STRICT_INPUT | ConfigDict(
         json_schema_extra={"examples": [{"question": "Wo trafen sich Blinken und Lawrow 2022?", "top_k": 5}]},
     )
 
-    question: QueryText = Field(description="A question in German or English")
-    top_k: int = Field(default=5, ge=1, le=MAX_TOP_K, description="How many passages to retrieve")
+    question: QueryText = Field(description="A question in German or English; not blank, no control characters")
+    top_k: JsonInt = Field(default=5, ge=1, le=MAX_TOP_K, description="How many passages to retrieve")
     stream: bool = Field(default=False, description="answer as Server-Sent Events: passages, answer, citations")
 
 
@@ -132,32 +157,40 @@ YEAR_MONTH = r"^(19|20)\d\d(-(0[1-9]|1[0-2]))?$"
 
 
 class SearchRequest(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
+    model_config = STRICT_INPUT | ConfigDict(
         json_schema_extra={"examples": [{"query": "Blinken Lawrow Genf", "top_k": 5, "date_from": "2022-01"}]},
     )
 
     query: QueryText
-    top_k: int = Field(default=5, ge=1, le=MAX_TOP_K)
+    top_k: JsonInt = Field(default=5, ge=1, le=MAX_TOP_K)
     date_from: str | None = Field(default=None, pattern=YEAR_MONTH, description="YYYY or YYYY-MM, inclusive")
-    date_to: str | None = Field(default=None, pattern=YEAR_MONTH, description="YYYY or YYYY-MM, inclusive")
+    date_to: str | None = Field(
+        default=None, pattern=YEAR_MONTH, description="YYYY or YYYY-MM, inclusive; not before date_from"
+    )
+
+    @field_validator("date_to")
+    @classmethod
+    def _not_before_date_from(cls, date_to: str | None, info: ValidationInfo) -> str | None:
+        start, end = Period.parse(info.data.get("date_from")), Period.parse(date_to)
+        if start and end and (start.year, start.month or 1) > (end.year, end.month or 12):
+            raise ValueError(f"date_to {date_to} is before date_from {info.data['date_from']}")
+        return date_to
 
 
 class SearchResponse(BaseModel):
     passages: list[PassageModel]
 
 
-DOC_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+DOC_ID_PATTERN = f"^{DOC_ID}$"
 
 
 class DocumentIn(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
+    model_config = STRICT_INPUT | ConfigDict(
         json_schema_extra={"examples": [{"doc_id": "005_beispiel", "date": "2024-02", "text": "Blinken traf …"}]},
     )
 
     text: str = Field(min_length=1)
-    doc_id: str | None = Field(default=None, pattern=DOC_ID)
+    doc_id: str | None = Field(default=None, pattern=DOC_ID_PATTERN)
     date: str | None = Field(default=None, pattern=YEAR_MONTH)
 
 

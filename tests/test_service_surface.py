@@ -18,7 +18,7 @@ BERN = " date 2024-05 Blinken und Lawrow trafen sich am Montag in Bern. Das Gesp
 
 @pytest.fixture
 def client(tmp_path, articles_dir):
-    runtime = make_runtime(tmp_path, articles_dir, max_document_bytes=5000)
+    runtime = make_runtime(tmp_path, articles_dir, max_document_bytes=10_000)  # the longest seed article: 8,008
     with TestClient(create_app(runtime.settings, runtime)) as client:
         runtime.wait_until_loaded()
         yield client
@@ -66,7 +66,7 @@ def test_a_raw_article_file_can_be_posted(client):
     [
         (b"\xff\xfe kein utf-8", {"content-type": "text/plain"}, 422, "UTF-8"),
         (b"   ", {"content-type": "text/plain"}, 422, "empty"),
-        (b"x" * 6000, {"content-type": "text/plain"}, 413, "limit"),
+        (b"x" * 10_001, {"content-type": "text/plain"}, 413, "limit"),
         (
             json.dumps({"text": "Hallo.", "doc_id": "../etc"}).encode(),
             {"content-type": "application/json"},

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Path as PathParameter
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -16,6 +18,7 @@ from rag.store import StoredDocument
 from service.deps import get_runtime
 from service.runtime import Runtime
 from service.schemas import (
+    DOC_ID_PATTERN,
     DocumentDetail,
     DocumentIn,
     DocumentList,
@@ -24,6 +27,11 @@ from service.schemas import (
 )
 
 router = APIRouter(prefix="/documents", tags=["documents"])
+
+# `{doc_id:path}` in the routes: an id with "/" (or "%2F") is refused with 422 like any other bad id, not a 404
+DocumentId = Annotated[
+    str, PathParameter(pattern=DOC_ID_PATTERN, max_length=128, description="the article's file name without .txt")
+]
 
 BODY_DOC = {
     "requestBody": {
@@ -58,8 +66,8 @@ def list_documents(runtime: Runtime = Depends(get_runtime)) -> DocumentList:
     return DocumentList(documents=[_summary(d) for d in runtime.open_store().documents()])
 
 
-@router.get("/{doc_id}", response_model=DocumentDetail)
-def get_document(doc_id: str, runtime: Runtime = Depends(get_runtime)) -> DocumentDetail:
+@router.get("/{doc_id:path}", response_model=DocumentDetail)
+def get_document(doc_id: DocumentId, runtime: Runtime = Depends(get_runtime)) -> DocumentDetail:
     document = runtime.open_store().document(doc_id)
     return DocumentDetail(
         **_summary(document).model_dump(),
@@ -68,8 +76,8 @@ def get_document(doc_id: str, runtime: Runtime = Depends(get_runtime)) -> Docume
     )
 
 
-@router.delete("/{doc_id}", status_code=204)
-def delete_document(doc_id: str, runtime: Runtime = Depends(get_runtime)) -> Response:
+@router.delete("/{doc_id:path}", status_code=204)
+def delete_document(doc_id: DocumentId, runtime: Runtime = Depends(get_runtime)) -> Response:
     with runtime.writing() as store:
         store.delete(doc_id)
     return Response(status_code=204)
@@ -97,7 +105,7 @@ def _read_document(body: bytes, request: Request) -> DocumentIn:
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
             return DocumentIn.model_validate(json.loads(text))
-        except (ValueError, ValidationError) as exc:
+        except (ValueError, ValidationError, RecursionError) as exc:
             raise IngestError(f"invalid document JSON: {_first_error(exc)}") from None
     doc_id = request.query_params.get("doc_id")
     try:
@@ -110,6 +118,8 @@ def _first_error(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         error = exc.errors()[0]
         return f"{'.'.join(str(p) for p in error['loc']) or 'body'}: {error['msg']}"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
     return str(exc).split("\n")[0]
 
 

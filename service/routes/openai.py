@@ -9,16 +9,17 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from starlette.background import BackgroundTask
 
 from rag.settings import MAX_QUESTION_CHARS
 from service.deps import get_runtime
 from service.runtime import Runtime
-from service.schemas import CitationModel
+from service.schemas import STRICT_INPUT, CitationModel, JsonInt, clean_query
 from service.streaming import AnswerStream, sse, words
 
 router = APIRouter(tags=["openai"])
@@ -26,45 +27,129 @@ router = APIRouter(tags=["openai"])
 MODEL_ID = "nachrichten-qa"
 
 
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)  # image and audio parts carry fields of their own
+
+    type: str
+    text: str | None = None
+
+
 class ChatMessage(BaseModel):
-    role: str
-    content: str | list[dict] | None = None
+    model_config = STRICT_INPUT
+
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[ContentPart] | None = None
+    name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+    function_call: dict[str, Any] | None = None
+    refusal: str | None = None
 
     @property
     def text(self) -> str:
         if isinstance(self.content, list):  # content parts: keep the text ones
-            return " ".join(part.get("text", "") for part in self.content if part.get("type") == "text")
+            return " ".join(part.text for part in self.content if part.type == "text" and part.text)
         return self.content or ""
 
 
 class ChatRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # sampling options and the like do not apply here
+    """OpenAI's chat completion request. The sampling options and the like are accepted and do not apply here (the
+    answer is chosen among spans of the evidence); any other field is refused."""
+
+    model_config = STRICT_INPUT
 
     model: str = MODEL_ID
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
+    temperature: float | None = None
+    top_p: float | None = None
+    n: JsonInt | None = None
+    max_tokens: JsonInt | None = None
+    max_completion_tokens: JsonInt | None = None
+    stop: str | list[str] | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    logit_bias: dict[str, float] | None = None
+    logprobs: bool | None = None
+    top_logprobs: JsonInt | None = None
+    seed: JsonInt | None = None
+    user: str | None = None
+    response_format: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    functions: list[dict[str, Any]] | None = None
+    function_call: str | dict[str, Any] | None = None
+    stream_options: dict[str, Any] | None = None
+    service_tier: str | None = None
+    store: bool | None = None
+    metadata: dict[str, str] | None = None
+    modalities: list[str] | None = None
+    reasoning_effort: str | None = None
+    _question: str = PrivateAttr(default="")
 
     @model_validator(mode="after")
     def _has_a_question(self) -> ChatRequest:
-        question = self.question
-        if not question:
+        users = [m for m in self.messages if m.role == "user"]
+        text = users[-1].text.strip() if users else ""
+        if not text:
             raise ValueError("messages need a user message with text")
-        if len(question) > MAX_QUESTION_CHARS:
+        if len(text) > MAX_QUESTION_CHARS:
             raise ValueError(f"the last user message is over {MAX_QUESTION_CHARS} characters")
+        try:
+            self._question = clean_query(text)
+        except ValueError as exc:
+            raise ValueError(f"the last user message {exc}") from None
         return self
 
     @property
     def question(self) -> str:
-        users = [m for m in self.messages if m.role == "user"]
-        return users[-1].text.strip() if users else ""
+        return self._question
 
 
-@router.get("/models")
-def list_models() -> dict:
-    return {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "local"}]}
+class ChatChoice(BaseModel):
+    index: int
+    message: dict[str, str]
+    finish_reason: str
 
 
-@router.post("/chat/completions")
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    usage: dict[str, int]
+    citations: list[CitationModel] = Field(description="the verified citations behind the [n] markers")
+    abstained: bool
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+CHAT_STREAM_DOC = {
+    200: {
+        "content": {"text/event-stream": {"example": 'data: {"object": "chat.completion.chunk", ...}\n\ndata: [DONE]\n\n'}},
+        "description": "with stream=true: chat.completion.chunk events, the citations on the last, then [DONE]",
+    }
+}
+
+
+@router.get("/models", response_model=ModelList)
+def list_models() -> ModelList:
+    return ModelList(data=[ModelCard(id=MODEL_ID, created=0, owned_by="local")])
+
+
+@router.post("/chat/completions", response_model=ChatCompletion, responses=CHAT_STREAM_DOC)
 def chat_completions(body: ChatRequest, request: Request, runtime: Runtime = Depends(get_runtime)):
     reply_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if body.stream:
@@ -73,16 +158,15 @@ def chat_completions(body: ChatRequest, request: Request, runtime: Runtime = Dep
             _chunks(stream, reply_id, created), media_type="text/event-stream", background=BackgroundTask(stream.close)
         )
     answer = runtime.ask(body.question, runtime.settings.top_k)
-    return {
-        "id": reply_id,
-        "object": "chat.completion",
-        "created": created,
-        "model": MODEL_ID,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.answer}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-        "citations": [c.model_dump() for c in CitationModel.from_answer(answer)],
-        "abstained": answer.abstained,
-    }
+    return ChatCompletion(
+        id=reply_id,
+        created=created,
+        model=MODEL_ID,
+        choices=[ChatChoice(index=0, message={"role": "assistant", "content": answer.answer}, finish_reason="stop")],
+        usage={"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        citations=CitationModel.from_answer(answer),
+        abstained=answer.abstained,
+    )
 
 
 async def _chunks(stream: AnswerStream, reply_id: str, created: int) -> AsyncIterator[str]:
