@@ -595,7 +595,7 @@ def test_failures_inside_the_service_leak_nothing(tmp_path, articles_dir):
     with TestClient(create_app(exploding.settings, exploding), raise_server_exceptions=False) as client:
         exploding.wait_until_loaded()
         failed = client.post("/v1/ask", json={"question": QUESTION})
-        assert failed.status_code == 500
+        assert failed.status_code in (500, 503)  # a model that raises: 503 once the service maps it (F3)
         responses.append(failed)
         streamed = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": QUESTION}]})
         responses.append(streamed)
