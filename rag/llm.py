@@ -71,6 +71,7 @@ class LlamaGenerator:
         self._n_vocab = self._llm.n_vocab()
         self._lock = threading.Lock()  # a llama.cpp context serves one evaluation at a time
         self._chat_formatter = self._make_chat_formatter()
+        self._chat_frame = self._frame_of_chat_template()
 
     def _make_chat_formatter(self):
         template = self._llm.metadata.get("tokenizer.chat_template")
@@ -85,6 +86,14 @@ class LlamaGenerator:
             bos_token=vocab.token_get_text(vocab.token_bos()),
         )
 
+    def _frame_of_chat_template(self) -> tuple[str, str] | None:
+        """What the chat template puts before and after a user's message, found by rendering a marker."""
+        if self._chat_formatter is None:
+            return None
+        marker = "\x00user message\x00"
+        before, found, after = self.chat_prompt(marker).partition(marker)
+        return (before, after) if found else None
+
     def chat_prompt(self, user_message: str) -> str | None:
         if self._chat_formatter is None:
             return None
@@ -93,9 +102,7 @@ class LlamaGenerator:
     def logprobs(
         self, prompt: str, continuations: list[str], cancel: threading.Event | None = None
     ) -> list[list[float]]:
-        # control tokens are parsed only where a chat template put them; in a plain prompt all text is data
-        special = self._chat_formatter is not None
-        prompt_tokens = self._llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=special)
+        prompt_tokens = self._prompt_tokens(prompt)
         continuation_tokens = [self._tokens(c) for c in continuations]
         limit = self._llm.n_ctx() - max(map(len, continuation_tokens), default=0) - 1
         if len(prompt_tokens) > limit:  # keep BOS and the end of the prompt, where the question is
@@ -108,6 +115,20 @@ class LlamaGenerator:
                     raise Cancelled("the question was withdrawn")
                 scores.append(self._token_logprobs(len(prompt_tokens), next_logits, tokens))
             return scores
+
+    def _prompt_tokens(self, prompt: str) -> list[int]:
+        """Control tokens are parsed only in what the chat template put around the user's message: role tokens
+        inside the message (an article's text, the question) stay text."""
+        frame = self._chat_frame
+        if frame is None or not (prompt.startswith(frame[0]) and prompt.endswith(frame[1])):
+            return self._llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
+        before, after = frame
+        message = prompt[len(before) : len(prompt) - len(after)]
+        return (
+            self._llm.tokenize(before.encode("utf-8"), add_bos=True, special=True)
+            + self._llm.tokenize(message.encode("utf-8"), add_bos=False, special=False)
+            + self._llm.tokenize(after.encode("utf-8"), add_bos=False, special=True)
+        )
 
     def _tokens(self, continuation: str) -> list[int]:
         return self._llm.tokenize(continuation.encode("utf-8"), add_bos=False, special=False)

@@ -312,12 +312,6 @@ def test_role_tokens_in_evidence_stay_text_on_the_plain_path(real_answerer):
     assert_role_tokens_stay_text(generator, POISONED_EVIDENCE)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rag/llm.py tokenises a chat prompt with special=True as a whole, so role tokens in the user's turn "
-    "(evidence, question) become control tokens; ingest and the API strip them, but the generator should "
-    "tokenise the template's own parts with special=True and the rendered user message with special=False",
-)
 def test_role_tokens_in_evidence_stay_text_on_the_chat_path(smollm2):
     assert_role_tokens_stay_text(smollm2, POISONED_EVIDENCE)
 
