@@ -25,6 +25,7 @@ from eval.matching import mentions
 from eval.run import HERE, load_gold, load_split
 from eval.squad import f1_score
 from eval.xquad import DEFAULT_DATA, load_xquad, open_system
+from rag.answer import Features
 
 SHORTLIST = 20  # candidates the model scores per question while fitting (the service scores fewer)
 MIN_ABSTENTION = 0.9  # on unanswerable dev questions; the issue asks 0.85 on held-out ones, so some margin
@@ -57,7 +58,7 @@ def collect(answerer, questions: list[tuple[str, bool, Callable[[str], float]]])
 def best_of(case: Case, weights: dict[str, float], size: int) -> tuple[float, float] | None:
     """(score, F1) of the candidate these weights would choose among the `size` the model would read."""
     def score(features: dict[str, float], with_model: bool = True) -> float:
-        return sum(w * features[k] for k, w in weights.items() if with_model or not k.startswith("model"))
+        return sum(w * features.get(k, 0.0) for k, w in weights.items() if with_model or not k.startswith("model"))
 
     read = sorted(case.candidates, key=lambda c: -score(c[0], with_model=False))[:size]
     return max(((score(f), f1) for f, f1 in read), key=lambda pair: pair[0], default=None)
@@ -164,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     defaults = Settings()
     size = defaults.model_candidates
     start = mean_f1(cases, defaults.answer_weights, size)
-    weights, fitted = fit_weights(cases, dict(defaults.answer_weights), size)
+    every_feature = dict.fromkeys(Features.__dataclass_fields__, 0.0) | defaults.answer_weights
+    weights, fitted = fit_weights(cases, every_feature, size)
     utility, min_coverage, min_score = fit_bars(cases, weights, size)
     answerable = [c for c in cases if c.answerable]
     oracle = sum(max((f1 for _, f1 in c.candidates), default=0) for c in answerable) / max(1, len(answerable))

@@ -14,7 +14,7 @@ from string import Template
 from rag.llm import Generator
 from rag.question import AnswerKind, Question, load_aliases, read_question
 from rag.retrieve import NEAR_BEST, Evidence, Passage, Retrieval, Retriever
-from rag.spans import CLOCK, LOCATIVE, WEEKDAYS, Candidate, asked_in_clause, propose, proximity
+from rag.spans import CLOCK, LOCATIVE, WEEKDAYS, Candidate, asked_beside, asked_in_clause, propose, proximity
 from rag.settings import Settings
 from rag.store import Store
 from rag.text import fold, terms
@@ -56,10 +56,14 @@ class Features:
     top_sentence: float  # 1 in the best-covered sentence
     proximity: float  # how close the question's words stand to it
     asked_clause: float  # the share of the question's words in its own clause
+    asked_before: float  # 1 when a word of the question stands right before it ("Trainer Jürgen Klopp")
+    asked_after: float  # 1 when one stands right after it ("Klopp trainierte")
     kind_fit: float  # 1 when it has the shape a typed question asks for (a name for "wer", a number for "wie viele")
     open_kind_fit: float  # the same for open questions ("welche X", "was", "wie"): weaker evidence, its own weight
     name: float  # 1 when it holds a proper name
     number: float  # 1 when it holds a number
+    open_name: float  # the same two for open questions, where a name or number speaks less for an answer
+    open_number: float
     repeats_question: float  # share of its words the question already says
     length: float  # log of its length in words
     model_mean: float = 0.0  # the model's mean token log-probability of it as the answer (0 until scored)
@@ -265,15 +269,20 @@ def features(candidate: Candidate, evidence: Evidence, question: Question, top: 
     asked = set(question.terms)
     typed = question.kind in TYPED_KINDS
     fit = float(fits_kind(candidate, question))
+    before, after = asked_beside(evidence.text, candidate, question.terms)
     return Features(
         evidence=evidence.coverage,
         top_sentence=float(top),
         proximity=proximity(evidence.text, candidate, question.terms),
         asked_clause=asked_in_clause(evidence.text, candidate, question.terms),
+        asked_before=before,
+        asked_after=after,
         kind_fit=fit if typed else 0.0,
         open_kind_fit=0.0 if typed else fit,
         name=float(candidate.has_name),
         number=float(candidate.has_number),
+        open_name=0.0 if typed else float(candidate.has_name),
+        open_number=0.0 if typed else float(candidate.has_number),
         repeats_question=sum(bool(set(terms(t.text)) & asked) for t in words) / max(1, len(words)),
         length=math.log(candidate.words),
     )
@@ -305,7 +314,7 @@ def fits_kind(candidate: Candidate, question: Question) -> bool:
         case AnswerKind.NUMBER | AnswerKind.DURATION:
             return candidate.has_number
         case AnswerKind.THING if question.focus:
-            return fold(question.focus) in fold(candidate.phrase) or candidate.has_name
+            return _is_a(candidate.phrase, question.focus) or candidate.has_name
         case AnswerKind.REASON:
             return True
         case _:
@@ -325,6 +334,12 @@ def _has_asked_unit(candidate: Candidate, question: str) -> bool:
     if re.search(r"welche[mn] jahr\b", asked):
         return any(re.fullmatch(r"\d{3,4}", w) for w in words)
     return candidate.has_time_word or candidate.has_number
+
+
+def _is_a(phrase: str, focus: str) -> bool:
+    """Whether the phrase names a `focus`, alone or as the head of a compound ("Metropolregion" is a "Region")."""
+    wanted = terms(focus)
+    return bool(wanted) and any(term.endswith(wanted[0]) for term in terms(phrase))
 
 
 def _mentions(article_terms: set[str], place_terms: tuple[str, ...]) -> bool:

@@ -37,7 +37,7 @@ _KIND_PATTERNS: list[tuple[AnswerKind, str]] = [
                        r"|kontinent|länder|ländern|städten|orten|hotel|gebäude)|where|in which (?:city|country)"),
     (AnswerKind.PERSON, r"wer|wen|wem|wessen|who|whom|whose"),
     (AnswerKind.REASON, r"warum|weshalb|wieso|weswegen|aus welchem grund|why"),
-    (AnswerKind.THING, r"welche[mnrs]?|was|wie hei(?:ß|ss)(?:t|en|e)|wie nennt|wie lautet|what|which"),
+    (AnswerKind.THING, r"welche[mnrs]?|was|wie (?:hei(?:ß|ss)(?:t|en|e)|hie(?:ß|ss)(?:en)?|nennt|nannte|lautet|lautete)|what|which"),
     (AnswerKind.OTHER, r"wie|how"),
 ]
 _KIND_REGEX = [(kind, re.compile(rf"(?<!\w)(?:{pattern})(?!\w)", re.IGNORECASE)) for kind, pattern in _KIND_PATTERNS]
@@ -48,7 +48,12 @@ _ANSWER_TYPE_TERMS = frozenset(
     terms("Ort Orte Stadt Land Tag Wochentag Datum Jahr Jahrhundert Uhr Uhrzeit Zeit Name Namen heißt heisst nennt")
 )
 PLACE_PREPOSITIONS = frozenset({"in", "nach", "aus", "bei"})
-_FOCUS = re.compile(r"(?<!\w)(?i:welche[mnrs]?)\s+(?:\w+e[nmrs]?\s+)?(?P<noun>[A-ZÄÖÜ][\w-]*)")
+# "Welche Stadt", "Welche Art von Heizelement", "Wie heißt der Ehemann", "Wie lautet der Name des Alphabets"
+_FOCUS = re.compile(
+    r"(?<!\w)(?i:welche[mnrs]?|was für(?: eine?[mnrs]?)?|wie (?:hei(?:ß|ss)t|hie(?:ß|ss)|lautet|lautete) (?:der|die|das))"
+    r"\s+(?:\w+e[nmrs]?\s+)?(?:(?i:art|sorte|form|typ|name|namen)\s+(?i:von|an|der|des|eines|einer)\s+(?:\w+e[nmrs]?\s+)?)?"
+    r"(?P<noun>[A-ZÄÖÜ][\w-]*)"
+)
 
 
 @dataclass(frozen=True)

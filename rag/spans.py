@@ -43,6 +43,8 @@ _ADJECTIVE_UNITS = {"stündig": "Stunden", "minütig": "Minuten", "tägig": "Tag
                     "monatig": "Monate", "jährig": "Jahre"}  # fmt: skip
 _CLAUSE_OPENERS = frozenset({"weil", "da", "denn", "um", "damit", "wegen", "aufgrund", "dank", "infolge", "nachdem"})
 _CLAUSE_END = frozenset({"$,", "$.", "$("})
+QUOTES = {"„": "“”\"", "»": "«", "«": "»", '"': '"', "“": "”", "‚": "‘’"}  # opening mark: the closing ones
+MAX_QUOTE_WORDS = 12  # longer quotations are sentences, not answers
 YEAR = re.compile(r"1\d{3}|20\d\d")
 CLOCK = re.compile(r"\d{1,2}[.:]\d\d")  # "11.00", "9:30"
 # words that belong to a quantity ("rund 100.000", "über 50")
@@ -118,6 +120,28 @@ def _extensions(tokens: tuple[Token, ...], phrases: list[tuple[int, int]]) -> li
     return longer
 
 
+def _located(tokens: tuple[Token, ...], phrases: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """A phrase with the place attached to it: "einem Hotel am Bodensee"."""
+    return [
+        (i, m) for (i, j), (k, m) in zip(phrases, phrases[1:])
+        if k == j + 1 and tokens[j].tag in PREPOSITIONS and tokens[j].text.casefold().rstrip("m") in LOCATIVE | {"a", "i"}
+    ]  # fmt: skip
+
+
+def _quotations(tokens: tuple[Token, ...]) -> list[tuple[int, int]]:
+    """What stands between quotation marks: a title, a name, or words someone said („offen und nützlich“)."""
+    ranges, i = [], 0
+    while i < len(tokens):
+        closing = QUOTES.get(tokens[i].text, "")
+        ahead = range(i + 1, min(len(tokens), i + MAX_QUOTE_WORDS + 2))
+        j = next((j for j in ahead if tokens[j].text in closing), None) if closing else None
+        if j is not None and j > i + 1:
+            ranges.append((i + 1, j))
+            i = j
+        i += 1
+    return ranges
+
+
 def _name_runs(tokens: tuple[Token, ...]) -> list[tuple[int, int]]:
     runs, i = [], 0
     while i < len(tokens):
@@ -147,7 +171,7 @@ def _people(tokens):
 
 
 def _places(tokens):
-    ranges = _phrases_and_names(tokens)
+    ranges = _phrases_and_names(tokens) + _located(tokens, noun_phrases(tokens))
     return [
         r for r in ranges
         if any(t.tag in NAMES for t in tokens[r[0]:r[1]]) or _preposition(tokens, r[0]) in LOCATIVE
@@ -184,7 +208,7 @@ def _reasons(tokens):
 
 
 def _things(tokens):
-    return _phrases_and_names(tokens)
+    return _phrases_and_names(tokens) + _quotations(tokens)
 
 
 PROPOSERS: dict[AnswerKind, Callable[[tuple[Token, ...]], list[tuple[int, int]]]] = {
@@ -252,8 +276,11 @@ def _trimmed(tokens: tuple[Token, ...], i: int, j: int, asked: set[str]) -> tupl
 def _splits_name(tokens: tuple[Token, ...], i: int, j: int) -> bool:
     """Whether a span cuts a name in two: "Angela" of "Angela Merkel" is not an answer of its own."""
     inner = NAMES | {"NN"}  # the tagger takes an unknown first name for a noun now and then ("Jurij/NN Gagarin/NE")
-    before = i > 0 and tokens[i - 1].tag in NAMES and tokens[i].tag in inner
-    after = j < len(tokens) and tokens[j].tag in NAMES and tokens[j - 1].tag in inner
+    def name_word(n: int) -> bool:  # the tagger takes a quotation mark for part of a name ("„/FM Times/FM")
+        return 0 <= n < len(tokens) and tokens[n].tag in NAMES and any(ch.isalnum() for ch in tokens[n].text)
+
+    before = name_word(i - 1) and tokens[i].tag in inner
+    after = name_word(j) and tokens[j - 1].tag in inner
     return before or after
 
 
@@ -326,3 +353,24 @@ def asked_in_clause(sentence: str, candidate: Candidate, question_terms: tuple[s
             own.add(clause)
     found = set().union(*(found for c, inside, found in words if c in own and not inside))
     return len(found & set(question_terms)) / max(1, len(set(question_terms)))
+
+
+def asked_beside(sentence: str, candidate: Candidate, question_terms: tuple[str, ...]) -> tuple[float, float]:
+    """Whether a word of the question stands right before the candidate, and right after it, articles and
+    punctuation skipped: "General Manager John Elway" answers who the general manager is; "die Broncos gewannen"
+    answers who won."""
+    tokens = tag(sentence)
+    asked = set(question_terms)
+
+    def neighbour(positions) -> float:
+        for n in positions:
+            token = tokens[n]
+            if token.tag in DETERMINERS or not any(ch.isalnum() for ch in token.text):
+                continue
+            return float(bool(set(terms(token.text)) & asked))
+        return 0.0
+
+    inside = [n for n, t in enumerate(tokens) if candidate.start <= t.start and t.end <= candidate.end]
+    if not inside or not asked:
+        return 0.0, 0.0
+    return neighbour(range(inside[0] - 1, -1, -1)), neighbour(range(inside[-1] + 1, len(tokens)))

@@ -63,3 +63,20 @@ def test_aliases_apply_to_the_places_a_question_names(tmp_path):
     path = tmp_path / "aliases.tsv"
     path.write_text("estonia\tEstland\n", encoding="utf-8")
     assert read_question("How many soldiers are in Estonia?", load_aliases(path)).places == ("Estland",)
+
+
+@pytest.mark.parametrize(
+    "text, focus",
+    [
+        ("Welche Stadt liegt am Fluss?", "Stadt"),
+        ("Welche Art von Heizelement wird verwendet?", "Heizelement"),
+        ("Wie heißt der Ehemann der Ministerin?", "Ehemann"),
+        ("Wie hieß das Stadion?", "Stadion"),
+        ("Wie lautet der Name des Vereins?", "Vereins"),
+        ("Was für eine Stadt ist das?", "Stadt"),
+    ],
+)
+def test_the_focus_is_the_noun_the_answer_is_an_instance_of(text, focus):
+    question = read_question(text)
+    assert question.focus == focus
+    assert question.kind is AnswerKind.THING

@@ -1,6 +1,6 @@
 from rag.german import tag
 from rag.question import AnswerKind, read_question
-from rag.spans import asked_in_clause, noun_phrases, propose, proximity
+from rag.spans import asked_beside, asked_in_clause, noun_phrases, propose, proximity
 
 
 def texts(sentence, kind, question=""):
@@ -88,3 +88,24 @@ def test_a_time_of_day_keeps_its_uhr_and_a_name_its_adjective():
     found = texts("Sie hatten sich gegen 11.00 Uhr begrüßt.", AnswerKind.TIME, "Um wie viel Uhr begrüßten sie sich?")
     assert "11.00 Uhr" in found
     assert "Neu Delhi" in texts("Sie trafen sich in Neu Delhi.", AnswerKind.PLACE, "Wo trafen sie sich?")
+
+
+def test_a_question_word_right_beside_a_candidate_is_seen_on_its_side():
+    sentence = "Der Verein wird vom Trainer Jürgen Klopp geführt, Präsident ist Hans Meier."
+    question = read_question("Wer ist der Trainer des Vereins?")
+    found = {c.text: c for c in propose(sentence, AnswerKind.PERSON, question.text)}
+    assert asked_beside(sentence, found["Jürgen Klopp"], question.terms) == (1.0, 0.0)
+    assert asked_beside(sentence, found["Hans Meier"], question.terms) == (0.0, 0.0)
+
+
+def test_quotations_answer_what_was_said_or_named():
+    sentence = "Der Minister bezeichnete das Treffen als „offen und nützlich“, berichtete die Zeitung „Times“."
+    said = texts(sentence, AnswerKind.OTHER, "Wie bezeichnete der Minister das Treffen?")
+    named = texts(sentence, AnswerKind.THING, "Welche Zeitung berichtete darüber?")
+    assert "offen und nützlich" in said
+    assert "Times" in named  # the tagger's FM quotation marks do not make "Times" a part of a longer name
+
+
+def test_a_place_keeps_the_place_attached_to_it():
+    sentence = "Die beiden trafen sich gegen 11.00 Uhr in einem Hotel am Genfersee."
+    assert "Hotel am Genfersee" in texts(sentence, AnswerKind.PLACE, "Wo trafen sich die beiden?")
