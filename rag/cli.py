@@ -42,7 +42,7 @@ def _ingest(settings: Settings, folder: Path) -> int:
     from rag.services import check_folder, ingest_folder, open_store
 
     check_folder(folder)  # before the store is opened: a refused path writes nothing
-    store = open_store(settings)
+    store = open_store(settings, writer=True)  # the lock first: a refused writer never opens the store
     with store.writer():
         result = ingest_folder(store, folder, settings, progress=sys.stderr.isatty())
     for error in result.errors:
@@ -60,7 +60,7 @@ def _ask(settings: Settings, question: str, top_k: int, as_json: bool) -> int:
             file=sys.stderr,
         )
         return 2
-    store = open_store(settings)
+    store = open_store(settings, create=False)  # asking never makes an empty store
     store.warm_up()
     answer = build_answerer(settings, store).ask(question, top_k)
     if as_json:
@@ -77,12 +77,29 @@ def _ask(settings: Settings, question: str, top_k: int, as_json: bool) -> int:
 
 
 def _serve(settings: Settings) -> int:
+    import signal
+
     import uvicorn
 
     from service.app import create_app
+    from service.runtime import Runtime
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
-    return 0
+    runtime = Runtime(settings)
+    runtime.start()  # before the port opens: a store held by another writer stops here (StoreLocked, exit 1)
+    config = uvicorn.Config(
+        create_app(settings, runtime),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
+    )
+    server = uvicorn.Server(config)
+    # uvicorn re-raises the signal that stopped it once its graceful shutdown is done; here that shutdown is the
+    # normal end (exit 0), not a death by signal
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, lambda *_: None)
+    server.run()
+    return 0 if server.started else 1
 
 
 if __name__ == "__main__":

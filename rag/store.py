@@ -28,7 +28,7 @@ import chromadb
 import cologne_phonetics
 import numpy as np
 
-from rag.errors import DocumentNotFound, StoreLocked
+from rag.errors import DocumentNotFound, StoreLocked, StoreUnavailable
 from rag.ingest import Article, Chunk, Removed, chunk_article
 from rag.text import TERMS_VERSION, Span, terms
 from rag.timescope import Period
@@ -92,6 +92,8 @@ class WriteLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
+        if self._fd is not None:  # already held by this process: taking it again must not lock it against itself
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -209,6 +211,27 @@ class LexicalIndex:
             return None
 
 
+@dataclass(eq=False)
+class Snapshot:
+    """What a question reads, fixed when it starts: the BM25 index with its chunks, and the documents as they were
+    then. A write keeps each document's record as it was before the write in the snapshot current at the time
+    (`preserved`, None for a document that did not exist), so a question pinned to an older snapshot cites the
+    version it retrieved, never one that is half written, changed or deleted since."""
+
+    lexical: LexicalIndex
+    preserved: dict[str, StoredDocument | None] = field(default_factory=dict)
+    successor: Snapshot | None = None
+
+    def kept(self, doc_id: str) -> tuple[bool, StoredDocument | None]:
+        """(found, record): the record as of this snapshot, if a later write kept it."""
+        snapshot: Snapshot | None = self
+        while snapshot is not None:
+            if doc_id in snapshot.preserved:
+                return True, snapshot.preserved[doc_id]
+            snapshot = snapshot.successor
+        return False, None
+
+
 class Store:
     def __init__(
         self,
@@ -216,26 +239,44 @@ class Store:
         embedder: Embedder,
         client: chromadb.api.ClientAPI | None = None,
         recheck_seconds: float | None = None,
+        *,
+        create: bool = True,
+        lock: WriteLock | None = None,
     ) -> None:
-        """`client` defaults to a Chroma folder under `folder`. With a shared Chroma server other replicas may
-        write too: `recheck_seconds` then bounds how stale this process's BM25 index may get."""
+        """`client` defaults to a Chroma folder under `folder`, made when missing if `create`; without `create` a
+        missing, read-only or unreadable store is StoreUnavailable and nothing is made in its place. With a shared
+        Chroma server other replicas may write too: `recheck_seconds` then bounds how stale this process's BM25
+        index may get. `lock` is the writer lock when the caller took it before opening (see services)."""
         self.folder = folder
         self.embedder = embedder
         self._recheck_seconds = recheck_seconds
         self._checked_at = time.monotonic()
-        if client is None:
-            folder.mkdir(parents=True, exist_ok=True)
-            client = chromadb.PersistentClient(
-                path=str(folder / "chroma"), settings=chromadb.Settings(anonymized_telemetry=False)
-            )
-        self._chunks = client.get_or_create_collection(
-            "chunks", metadata={"hnsw:space": "cosine"}, embedding_function=None
-        )
-        self._documents = client.get_or_create_collection(
-            "documents", metadata={"hnsw:space": "cosine"}, embedding_function=None
-        )
-        self._lock = WriteLock(folder / "writer.lock")
-        self._lexical: LexicalIndex | None = None
+        self._lock = lock or WriteLock(folder / "writer.lock")
+        must_exist = client is None and not create
+        try:
+            if client is None:
+                if must_exist:
+                    require_store(folder)
+                folder.mkdir(parents=True, exist_ok=True)
+                client = chromadb.PersistentClient(
+                    path=str(folder / "chroma"), settings=chromadb.Settings(anonymized_telemetry=False)
+                )
+            if must_exist:  # a store made by `rag ingest` has both collections
+                self._chunks = client.get_collection("chunks", embedding_function=None)
+                self._documents = client.get_collection("documents", embedding_function=None)
+            else:
+                self._chunks = client.get_or_create_collection(
+                    "chunks", metadata={"hnsw:space": "cosine"}, embedding_function=None
+                )
+                self._documents = client.get_or_create_collection(
+                    "documents", metadata={"hnsw:space": "cosine"}, embedding_function=None
+                )
+        except StoreUnavailable:
+            raise
+        except Exception as exc:  # Chroma's own errors on a damaged folder: say so, never start a new store there
+            raise StoreUnavailable(f"the store in {folder} cannot be opened: {type(exc).__name__}: {exc}") from exc
+        self._snapshot: Snapshot | None = None
+        self._pinned = threading.local()  # the snapshot the calling thread's question reads, if any
 
     # -- writing -------------------------------------------------------------------------------------------
 
@@ -302,6 +343,7 @@ class Store:
     def _write_article(self, article: Article, chunks: list[Chunk]) -> None:
         # new chunks first, then stale ones out, and the document record last: it marks the article as complete,
         # so a crash anywhere before it makes the next sync redo this article
+        self._keep(article.doc_id)
         if chunks:
             self._chunks.upsert(
                 ids=[c.id for c in chunks],
@@ -329,6 +371,7 @@ class Store:
         )
 
     def _delete_article(self, doc_id: str) -> None:
+        self._keep(doc_id)
         self._documents.delete(ids=[doc_id])
         self._chunks.delete(where={"doc_id": doc_id})
 
@@ -347,10 +390,52 @@ class Store:
         return self._chunks.count()
 
     def document(self, doc_id: str) -> StoredDocument:
-        got = self._documents.get(ids=[doc_id], include=["documents", "metadatas"])
-        if not got["ids"]:
+        """The document; inside `pinned(snapshot)`, as it was when the snapshot was taken."""
+        pinned: Snapshot | None = getattr(self._pinned, "snapshot", None)
+        if pinned is not None:
+            found, record = pinned.kept(doc_id)
+            if not found:
+                record = self._stored_document(doc_id)
+                # a write may have started in between: it keeps the old record before it changes anything
+                found, kept = pinned.kept(doc_id)
+                record = kept if found else record
+        else:
+            record = self._stored_document(doc_id)
+        if record is None:
             raise DocumentNotFound(f"no document {doc_id!r}")
-        return _document_from_chroma(doc_id, got["documents"][0], got["metadatas"][0])
+        return record
+
+    def _stored_document(self, doc_id: str) -> StoredDocument | None:
+        got = self._documents.get(ids=[doc_id], include=["documents", "metadatas"])
+        return _document_from_chroma(doc_id, got["documents"][0], got["metadatas"][0]) if got["ids"] else None
+
+    def snapshot(self) -> Snapshot:
+        """The current snapshot, for a question to read through `pinned`."""
+        self.lexical()
+        return self._snapshot
+
+    @contextmanager
+    def pinned(self, snapshot: Snapshot | None) -> Iterator[None]:
+        """In this block this thread reads `snapshot`: its BM25 index and chunks, its documents."""
+        previous = getattr(self._pinned, "snapshot", None)
+        self._pinned.snapshot = snapshot
+        try:
+            yield
+        finally:
+            self._pinned.snapshot = previous
+
+    def _keep(self, doc_id: str) -> None:
+        """Before a write changes `doc_id`: keep its record as it is for the questions reading the current snapshot."""
+        if self._snapshot is not None and doc_id not in self._snapshot.preserved:
+            self._snapshot.preserved[doc_id] = self._stored_document(doc_id)
+
+    def _commit(self, lexical: LexicalIndex) -> LexicalIndex:
+        """Make `lexical` current: new questions read it; those pinned to older snapshots keep theirs."""
+        fresh = Snapshot(lexical)
+        if self._snapshot is not None:
+            self._snapshot.successor = fresh
+        self._snapshot = fresh
+        return lexical
 
     def documents(self) -> list[StoredDocument]:
         got = self._documents.get(include=["documents", "metadatas"])
@@ -358,13 +443,17 @@ class Store:
         return sorted(docs, key=lambda d: d.doc_id)
 
     def lexical(self) -> LexicalIndex:
+        pinned: Snapshot | None = getattr(self._pinned, "snapshot", None)
+        if pinned is not None:
+            return pinned.lexical
         due = self._recheck_seconds is not None and time.monotonic() - self._checked_at > self._recheck_seconds
-        if self._lexical is None or due:
+        if self._snapshot is None or due:
             self._checked_at = time.monotonic()
             stamp = _stamp(self._chunks.get(include=[])["ids"])
-            if self._lexical is None or self._lexical.stamp != stamp:
-                self._lexical = LexicalIndex.load(self.folder / "lexical", stamp) or self.refresh_lexical()
-        return self._lexical
+            if self._snapshot is None or self._snapshot.lexical.stamp != stamp:
+                loaded = LexicalIndex.load(self.folder / "lexical", stamp)
+                return self._commit(loaded) if loaded is not None else self.refresh_lexical()
+        return self._snapshot.lexical
 
     def refresh_lexical(self) -> LexicalIndex:
         got = self._chunks.get(include=["documents", "metadatas"])
@@ -372,10 +461,10 @@ class Store:
             (_chunk_from_chroma(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])),
             key=lambda c: (c.doc_id, c.start),
         )
-        self._lexical = LexicalIndex.build(chunks, _stamp(got["ids"]))
+        lexical = LexicalIndex.build(chunks, _stamp(got["ids"]))
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._lexical.save(self.folder / "lexical")
-        return self._lexical
+        lexical.save(self.folder / "lexical")
+        return self._commit(lexical)
 
     def dense_search(self, vector: list[float], n: int, time_key: str | None = None) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity), best first; `time_key` keeps chunks filed under that period."""
@@ -389,6 +478,17 @@ class Store:
             include=["distances"],
         )
         return [(i, 1.0 - d) for i, d in zip(got["ids"][0], got["distances"][0])]
+
+
+def require_store(folder: Path) -> None:
+    """StoreUnavailable unless `folder` holds a Chroma store this process may write."""
+    database = folder / "chroma" / "chroma.sqlite3"
+    if not folder.is_dir():
+        raise StoreUnavailable(f"no store in {folder}: the folder is missing (`rag ingest` makes one)")
+    if not database.is_file():
+        raise StoreUnavailable(f"no store in {folder}: it holds no chroma/chroma.sqlite3 (`rag ingest` makes one)")
+    if not all(os.access(path, os.W_OK) for path in (folder, database.parent, database)):
+        raise StoreUnavailable(f"the store in {folder} is read-only: the service writes to it (lock, documents)")
 
 
 def _chunk_metadata(chunk: Chunk) -> dict:

@@ -14,11 +14,14 @@ from starlette.exceptions import HTTPException
 from rag.errors import (
     Cancelled,
     DocumentNotFound,
+    GenerationTimeout,
     IngestError,
+    ModelFailed,
     NotReady,
     Overloaded,
     RagError,
     StoreLocked,
+    StoreUnavailable,
     TooLarge,
     Unauthorized,
 )
@@ -28,6 +31,7 @@ from service.limits import RequestGuard
 from service.routes import documents, openai, qa
 from service.runtime import Runtime
 from service.schemas import ErrorResponse, Health, Readiness
+from service.shedding import ShedWhenFull
 
 log = logging.getLogger("rag.service")
 
@@ -40,8 +44,15 @@ STATUS_BY_ERROR: dict[type[RagError], int] = {
     Cancelled: 499,
     Overloaded: 503,
     NotReady: 503,
+    StoreUnavailable: 503,
+    ModelFailed: 503,
+    GenerationTimeout: 504,
 }
-ERROR_RESPONSES = {status: {"model": ErrorResponse} for status in (401, 404, 413, 422, 503)}
+ERROR_RESPONSES = {status: {"model": ErrorResponse} for status in (401, 404, 413, 422, 503, 504)}
+
+
+def status_of(exc: RagError) -> int:
+    return next((s for cls, s in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 500)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -64,11 +75,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.runtime = runtime
     app.add_middleware(RequestGuard, document_bytes=settings.max_document_bytes)
+    app.add_middleware(ShedWhenFull, runtime=runtime)  # outermost: a surplus question is refused before it is read
     _add_error_handlers(app)
 
     @app.get("/health", response_model=Health, tags=["ops"])
-    def health() -> Health:
-        return Health(status="ok")
+    async def health() -> Health:  # on the event loop: it answers while every worker thread is busy
+        return Health(status="ok", **runtime.load())
 
     @app.get("/ready", response_model=Readiness, tags=["ops"], responses={503: {"model": Readiness}})
     def ready() -> JSONResponse:
@@ -86,7 +98,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RagError)
     async def rag_error(request: Request, exc: RagError) -> JSONResponse:
-        status = next((s for cls, s in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 500)
+        status = status_of(exc)
         headers = {"Retry-After": "1"} if status == 503 else {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse(ErrorResponse(error=str(exc)).model_dump(exclude_none=True), status, headers=headers)
 

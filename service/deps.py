@@ -10,12 +10,12 @@ from rag.errors import Unauthorized
 from service.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:  # async: no thread hop, even under load
     return request.app.state.runtime
 
 
-def require_api_key(request: Request, authorization: str | None = Header(default=None)) -> None:
-    key = get_runtime(request).settings.api_key
+async def require_api_key(request: Request, authorization: str | None = Header(default=None)) -> None:
+    key = request.app.state.runtime.settings.api_key
     if key is None:
         return
     expected = f"Bearer {key.get_secret_value()}"

@@ -119,6 +119,8 @@ class ErrorResponse(BaseModel):
 
 class Health(BaseModel):
     status: str
+    questions_in_flight: int = Field(0, description="questions holding a place in the model's queue")
+    model_busy: bool = Field(False, description="whether the model is computing right now")
 
 
 class Readiness(BaseModel):

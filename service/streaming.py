@@ -1,22 +1,21 @@
-"""Answering while a client waits on a stream: the model runs in a worker thread and stops if the client goes."""
+"""Answering while a client waits on a stream: the question's work runs in the runtime's workers, stops if the
+client goes, and a failure after the stream has begun is sent as an event instead of a broken connection."""
 
 from __future__ import annotations
 
-import asyncio
 import json
+import logging
 import re
-import threading
-import time
 from collections.abc import AsyncIterator
-from contextlib import ExitStack
 
 from fastapi import Request
 
 from rag.answer import Answer
+from rag.errors import RagError
 from rag.retrieve import Retrieval
 from service.runtime import Runtime
 
-POLL_SECONDS = 0.05
+log = logging.getLogger("rag.service")
 
 
 def sse(event: str | None, data: object) -> str:
@@ -30,39 +29,33 @@ def words(text: str) -> list[str]:
     return re.findall(r"\S+\s*", text)
 
 
+def stream_error(exc: BaseException) -> dict:
+    """What a stream sends when its question fails after the 200 went out: the error and the status it would
+    have had (504 past the deadline, 503 when the model failed); never a traceback."""
+    from service.app import status_of  # the one status mapping; imported here because the app imports the routes
+
+    if not isinstance(exc, RagError):
+        log.error("unhandled error in a stream", exc_info=exc)
+        return {"error": "internal error", "status": 500}
+    return {"error": str(exc), "status": status_of(exc)}
+
+
 class AnswerStream:
     """Takes a place in the model's queue at once (so a full queue is a plain 503), then yields
     ("passages", Retrieval) and ("answer", Answer) as they are ready."""
 
     def __init__(self, runtime: Runtime, request: Request, question: str, top_k: int) -> None:
-        self._stack = ExitStack()
-        self.answerer = self._stack.enter_context(runtime.answering())
+        self.inquiry = runtime.admit(question, top_k)
         self.request = request
-        self.question = question
-        self.top_k = top_k
-        self.cancel = threading.Event()
 
     async def events(self) -> AsyncIterator[tuple[str, Retrieval | Answer]]:
-        loop = asyncio.get_running_loop()
-        pending: asyncio.Future | None = None
         try:
-            started = time.perf_counter()
-            retrieval = await loop.run_in_executor(None, self.answerer.retrieve, self.question, self.top_k)
+            retrieval = await self.inquiry.retrieve(self.request.is_disconnected)
             yield "passages", retrieval
-            pending = loop.run_in_executor(
-                None, lambda: self.answerer.answer_from(retrieval, started=started, cancel=self.cancel)
-            )
-            while not pending.done():
-                if await self.request.is_disconnected():
-                    self.cancel.set()
-                await asyncio.wait({pending}, timeout=POLL_SECONDS)
-            yield "answer", pending.result()
+            yield "answer", await self.inquiry.answer(retrieval, self.request.is_disconnected)
         finally:
             self.close()
-            if pending is not None:  # a withdrawn answer ends in Cancelled, which nobody waits for
-                pending.add_done_callback(lambda future: future.cancelled() or future.exception())
 
     def close(self) -> None:
-        """Stop the model at its next candidate and give the queue place back; safe to call twice."""
-        self.cancel.set()
-        self._stack.close()
+        """Withdraw the question (the model stops at its next candidate); safe to call twice."""
+        self.inquiry.close()

@@ -85,7 +85,7 @@ def test_malformed_json_is_a_422(client):
 
 
 def test_health_and_ready(client):
-    assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/health").json() == {"status": "ok", "questions_in_flight": 0, "model_busy": False}
     ready = client.get("/ready")
     assert ready.status_code == 200 and ready.json()["ready"] is True and ready.json()["chunks"] > 0
 
@@ -113,7 +113,10 @@ def test_a_full_queue_turns_questions_away_with_503(tmp_path, articles_dir):
     entered, release = threading.Event(), threading.Event()
 
     class SlowAnswerer:
-        def ask(self, question, top_k):
+        def retrieve(self, question, top_k):
+            return question
+
+        def answer_from(self, question, started=None, cancel=None):
             entered.set()
             release.wait(10)
             return Answer(question, ABSTAIN_ANSWER, True)

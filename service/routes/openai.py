@@ -20,7 +20,7 @@ from rag.settings import MAX_QUESTION_CHARS
 from service.deps import get_runtime
 from service.runtime import Runtime
 from service.schemas import STRICT_INPUT, CitationModel, JsonInt, clean_query
-from service.streaming import AnswerStream, sse, words
+from service.streaming import AnswerStream, sse, stream_error, words
 
 router = APIRouter(tags=["openai"])
 
@@ -150,14 +150,14 @@ def list_models() -> ModelList:
 
 
 @router.post("/chat/completions", response_model=ChatCompletion, responses=CHAT_STREAM_DOC)
-def chat_completions(body: ChatRequest, request: Request, runtime: Runtime = Depends(get_runtime)):
+async def chat_completions(body: ChatRequest, request: Request, runtime: Runtime = Depends(get_runtime)):
     reply_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if body.stream:
         stream = AnswerStream(runtime, request, body.question, runtime.settings.top_k)
         return StreamingResponse(
             _chunks(stream, reply_id, created), media_type="text/event-stream", background=BackgroundTask(stream.close)
         )
-    answer = runtime.ask(body.question, runtime.settings.top_k)
+    answer = await runtime.answer(body.question, runtime.settings.top_k, request.is_disconnected)
     return ChatCompletion(
         id=reply_id,
         created=created,
@@ -176,11 +176,14 @@ async def _chunks(stream: AnswerStream, reply_id: str, created: int) -> AsyncIte
         return sse(None, body | {"choices": [choice]} | extra)
 
     yield chunk({"role": "assistant", "content": ""})
-    async for kind, value in stream.events():
-        if kind != "answer":
-            continue
-        for piece in words(value.answer):
-            yield chunk({"content": piece})
-        citations = [c.model_dump() for c in CitationModel.from_answer(value)]
-        yield chunk({}, "stop", citations=citations, abstained=value.abstained)
+    try:
+        async for kind, value in stream.events():
+            if kind != "answer":
+                continue
+            for piece in words(value.answer):
+                yield chunk({"content": piece})
+            citations = [c.model_dump() for c in CitationModel.from_answer(value)]
+            yield chunk({}, "stop", citations=citations, abstained=value.abstained)
+    except Exception as exc:  # the 200 is out: the failure comes as an error payload, as OpenAI's streams send it
+        yield sse(None, {"error": stream_error(exc)})
     yield sse(None, "[DONE]")

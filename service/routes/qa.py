@@ -19,7 +19,7 @@ from service.schemas import (
     SearchRequest,
     SearchResponse,
 )
-from service.streaming import AnswerStream, sse, words
+from service.streaming import AnswerStream, sse, stream_error, words
 
 router = APIRouter(tags=["qa"])
 
@@ -36,30 +36,33 @@ STREAM_DOC = {
 
 
 @router.post("/ask", response_model=AskResponse, responses=STREAM_DOC)
-def ask(body: AskRequest, request: Request, runtime: Runtime = Depends(get_runtime)):
+async def ask(body: AskRequest, request: Request, runtime: Runtime = Depends(get_runtime)):
     """Answer a question from the articles, citing the exact words it relies on, or abstain."""
     if body.stream:
         stream = AnswerStream(runtime, request, body.question, body.top_k)
         return StreamingResponse(
             _ask_events(stream), media_type="text/event-stream", background=BackgroundTask(stream.close)
         )
-    return AskResponse.from_answer(runtime.ask(body.question, body.top_k))
+    return AskResponse.from_answer(await runtime.answer(body.question, body.top_k, request.is_disconnected))
 
 
 async def _ask_events(stream: AnswerStream) -> AsyncIterator[str]:
-    async for kind, value in stream.events():
-        if kind == "passages":
-            yield sse("passages", [PassageModel.from_passage(p).model_dump() for p in value.passages])
-            continue
-        for piece in words(value.answer):
-            yield sse("answer", {"delta": piece})
-        yield sse("citations", [c.model_dump() for c in CitationModel.from_answer(value)])
-        yield sse("done", {"abstained": value.abstained, "reason": value.reason, "timings_ms": value.timings_ms})
+    try:
+        async for kind, value in stream.events():
+            if kind == "passages":
+                yield sse("passages", [PassageModel.from_passage(p).model_dump() for p in value.passages])
+                continue
+            for piece in words(value.answer):
+                yield sse("answer", {"delta": piece})
+            yield sse("citations", [c.model_dump() for c in CitationModel.from_answer(value)])
+            yield sse("done", {"abstained": value.abstained, "reason": value.reason, "timings_ms": value.timings_ms})
+    except Exception as exc:  # the 200 is out: the failure (504 past the deadline, 503 ...) becomes an event
+        yield sse("error", stream_error(exc))
 
 
 @router.post("/search", response_model=SearchResponse)
 def search(body: SearchRequest, runtime: Runtime = Depends(get_runtime)) -> SearchResponse:
-    """Ranked passages with scores, dates and offsets; no generation."""
-    with runtime.answering() as answerer:
-        passages = answerer.search(body.query, body.top_k, Period.parse(body.date_from), Period.parse(body.date_to))
+    """Ranked passages with scores, dates and offsets; no generation, so no place in the model's queue."""
+    period = Period.parse(body.date_from), Period.parse(body.date_to)
+    passages = runtime.loaded().search(body.query, body.top_k, *period)
     return SearchResponse(passages=[PassageModel.from_passage(p) for p in passages])
