@@ -62,8 +62,6 @@ class Features:
     open_kind_fit: float  # the same for open questions ("welche X", "was", "wie"): weaker evidence, its own weight
     name: float  # 1 when it holds a proper name
     number: float  # 1 when it holds a number
-    open_name: float  # the same two for open questions, where a name or number speaks less for an answer
-    open_number: float
     repeats_question: float  # share of its words the question already says
     length: float  # log of its length in words
     model_mean: float = 0.0  # the model's mean token log-probability of it as the answer (0 until scored)
@@ -281,8 +279,6 @@ def features(candidate: Candidate, evidence: Evidence, question: Question, top: 
         open_kind_fit=0.0 if typed else fit,
         name=float(candidate.has_name),
         number=float(candidate.has_number),
-        open_name=0.0 if typed else float(candidate.has_name),
-        open_number=0.0 if typed else float(candidate.has_number),
         repeats_question=sum(bool(set(terms(t.text)) & asked) for t in words) / max(1, len(words)),
         length=math.log(candidate.words),
     )

@@ -113,3 +113,10 @@ def test_the_unit_of_time_asked_for_decides(filled_store):
     generator = FakeGenerator(preferred=["2. März", "Donnerstag"])
     answer = answerer(filled_store, generator).ask("An welchem Wochentag sprachen Blinken und Lawrow in Neu-Delhi?")
     assert answer.answer.startswith("Donnerstag")
+
+
+def test_the_settings_know_every_answer_feature_and_no_other():
+    from rag.answer import Features
+    from rag.settings import ANSWER_FEATURES
+
+    assert set(Features.__dataclass_fields__) == ANSWER_FEATURES
