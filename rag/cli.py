@@ -94,6 +94,9 @@ def _serve(settings: Settings) -> int:
         timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
     server = uvicorn.Server(config)
+    # the event loop shares the GIL with the question workers' Python: it waits at most 1 ms (not 5) for its turn,
+    # so a surplus question is refused in milliseconds while others are being answered
+    sys.setswitchinterval(0.001)
     # uvicorn re-raises the signal that stopped it once its graceful shutdown is done; here that shutdown is the
     # normal end (exit 0), not a death by signal
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
