@@ -14,6 +14,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,6 +108,17 @@ class Server:
             self.process.kill()
             self.process.wait(10)
             raise AssertionError(f"server still running {seconds} s after signal {sig}") from None
+
+
+@contextmanager
+def serving(store: Path, folder: Path, **env: str) -> Iterator[Server]:
+    """A ready server on a private copy of `store` (its log in `folder`), stopped afterwards."""
+    server = Server(copy_store(store, folder / "var"), folder / "serve.log", **env).start()
+    try:
+        server.wait_until(ready=True)
+        yield server
+    finally:
+        server.stop()
 
 
 @dataclass

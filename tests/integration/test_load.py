@@ -20,7 +20,7 @@ import pytest
 from eval.metrics import percentile
 from rag.answer import ABSTAIN_ANSWER
 from tests.conftest import ROOT
-from tests.integration.serving import Server, burst, copy_store
+from tests.integration.serving import burst, serving
 
 pytestmark = pytest.mark.integration
 
@@ -45,28 +45,16 @@ def figures(case: str, **values) -> None:
 def default_server(real_settings, real_store, tmp_path_factory):
     """Default settings; a long deadline so that queued questions are served, not timed out, on a busy machine."""
     folder = tmp_path_factory.mktemp("load-default")
-    server = Server(
-        copy_store(real_settings.store_dir, folder / "var"), folder / "serve.log",
-        RAG_MAX_WAITING=str(MAX_WAITING), RAG_REQUEST_TIMEOUT_S="600",
-    ).start()  # fmt: skip
-    try:
-        server.wait_until(ready=True)
+    settings = {"RAG_MAX_WAITING": str(MAX_WAITING), "RAG_REQUEST_TIMEOUT_S": "600"}
+    with serving(real_settings.store_dir, folder, **settings) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
 def heavy_server(real_settings, real_store, tmp_path_factory):
     folder = tmp_path_factory.mktemp("load-heavy")
-    server = Server(
-        copy_store(real_settings.store_dir, folder / "var"), folder / "serve.log", RAG_REQUEST_TIMEOUT_S="600", **HEAVY
-    ).start()
-    try:
-        server.wait_until(ready=True)
+    with serving(real_settings.store_dir, folder, RAG_REQUEST_TIMEOUT_S="600", **HEAVY) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -240,12 +228,7 @@ def test_l4_a_question_past_its_deadline_gets_504_and_the_next_is_served(
         pytest.skip(f"the heavy question takes only {ratio:.1f}x the light one here: no deadline between them")
     deadline = math.sqrt(heavy_timings["heavy"] * heavy_timings["light"])  # well past the light, short of the heavy
     folder = tmp_path_factory.mktemp("load-deadline")
-    server = Server(
-        copy_store(real_settings.store_dir, folder / "var"), folder / "serve.log",
-        RAG_REQUEST_TIMEOUT_S=f"{deadline:.2f}", **HEAVY,
-    ).start()  # fmt: skip
-    try:
-        server.wait_until(ready=True)
+    with serving(real_settings.store_dir, folder, RAG_REQUEST_TIMEOUT_S=f"{deadline:.2f}", **HEAVY) as server:
         started = time.perf_counter()
         timed_out = server.ask(HEAVY_QUESTION, top_k=HEAVY_TOP_K)
         answered_in = time.perf_counter() - started
@@ -263,5 +246,3 @@ def test_l4_a_question_past_its_deadline_gets_504_and_the_next_is_served(
         assert served.status_code == 200 and served.json()["answer"] != ABSTAIN_ANSWER
         assert server.stop() == 0
         assert "Traceback" not in server.log()
-    finally:
-        server.stop()
