@@ -344,12 +344,11 @@ class Store:
         # new chunks first, then stale ones out, and the document record last: it marks the article as complete,
         # so a crash anywhere before it makes the next sync redo this article
         self._keep(article.doc_id)
-        *chunk_vectors, article_vector = self.embedder.embed([c.text for c in chunks] + [article.text])  # one call
         if chunks:
             self._chunks.upsert(
                 ids=[c.id for c in chunks],
                 documents=[c.text for c in chunks],
-                embeddings=chunk_vectors,
+                embeddings=self.embedder.embed([c.text for c in chunks]),
                 metadatas=[_chunk_metadata(c) for c in chunks],
             )
         fresh = {c.id for c in chunks}
@@ -359,7 +358,7 @@ class Store:
         self._documents.upsert(
             ids=[article.doc_id],
             documents=[article.text],
-            embeddings=[article_vector],
+            embeddings=self.embedder.embed([article.text]),
             metadatas=[
                 {
                     "source": article.source,
