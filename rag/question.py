@@ -48,7 +48,7 @@ _ANSWER_TYPE_TERMS = frozenset(
     terms("Ort Orte Stadt Land Tag Wochentag Datum Jahr Jahrhundert Uhr Uhrzeit Zeit Name Namen heißt heisst nennt")
 )
 PLACE_PREPOSITIONS = frozenset({"in", "nach", "aus", "bei"})
-# "Welche Stadt", "Welche Art von Heizelement", "Wie heißt der Ehemann", "Wie lautet der Name des Alphabets"
+# "Welche Stadt", "Welche Art von Heizelement", "Wie heißt der Ehemann", "Wie lautet der Name des Vereins"
 _FOCUS = re.compile(
     r"(?<!\w)(?i:welche[mnrs]?|was für(?: eine?[mnrs]?)?|wie (?:hei(?:ß|ss)t|hie(?:ß|ss)|lautet|lautete) (?:der|die|das))"
     r"\s+(?:\w+e[nmrs]?\s+)?(?:(?i:art|sorte|form|typ|name|namen)\s+(?i:von|an|der|des|eines|einer)\s+(?:\w+e[nmrs]?\s+)?)?"

@@ -26,6 +26,7 @@ PREPOSITIONS = frozenset({"APPR", "APPRART"})
 COORDINATORS = frozenset({"und", "oder", "sowie", "bzw"})
 GENITIVE_ARTICLES = frozenset({"des", "der", "eines", "einer"})
 LOCATIVE = frozenset({"in", "nach", "aus", "bei", "an", "auf", "vor", "über", "zu", "von"})
+LOCATIVE_CONTRACTIONS = frozenset({"am", "im", "beim", "zum", "zur", "vom", "ans", "ins"})
 
 WEEKDAYS = ("montag", "dienstag", "mittwoch", "donnerstag", "freitag", "samstag", "sonntag")
 # Nouns of time and of time units: what "wann" and "wie lange" answers are made of.
@@ -124,7 +125,7 @@ def _located(tokens: tuple[Token, ...], phrases: list[tuple[int, int]]) -> list[
     """A phrase with the place attached to it: "einem Hotel am Bodensee"."""
     return [
         (i, m) for (i, j), (k, m) in zip(phrases, phrases[1:])
-        if k == j + 1 and tokens[j].tag in PREPOSITIONS and tokens[j].text.casefold().rstrip("m") in LOCATIVE | {"a", "i"}
+        if k == j + 1 and tokens[j].tag in PREPOSITIONS and tokens[j].text.casefold() in LOCATIVE | LOCATIVE_CONTRACTIONS
     ]  # fmt: skip
 
 
