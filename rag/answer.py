@@ -14,7 +14,9 @@ from string import Template
 from rag.llm import Generator
 from rag.question import AnswerKind, Question, load_aliases, read_question
 from rag.retrieve import NEAR_BEST, Evidence, Passage, Retrieval, Retriever
-from rag.spans import CLOCK, LOCATIVE, WEEKDAYS, Candidate, asked_beside, asked_in_clause, propose, proximity
+from rag.spans import (
+    CLOCK, LOCATIVE, WEEKDAYS, Candidate, asked_beside, asked_in_clause, is_word, propose, proximity, says,
+)  # fmt: skip
 from rag.settings import Settings
 from rag.store import Store
 from rag.text import fold, terms
@@ -263,7 +265,7 @@ class Answerer:
 
 
 def features(candidate: Candidate, evidence: Evidence, question: Question, top: bool) -> Features:
-    words = [t for t in candidate.tokens if any(ch.isalnum() for ch in t.text)]
+    words = [t for t in candidate.tokens if is_word(t)]
     asked = set(question.terms)
     typed = question.kind in TYPED_KINDS
     fit = float(fits_kind(candidate, question))
@@ -279,7 +281,7 @@ def features(candidate: Candidate, evidence: Evidence, question: Question, top: 
         open_kind_fit=0.0 if typed else fit,
         name=float(candidate.has_name),
         number=float(candidate.has_number),
-        repeats_question=sum(bool(set(terms(t.text)) & asked) for t in words) / max(1, len(words)),
+        repeats_question=sum(says(t, asked) for t in words) / max(1, len(words)),
         length=math.log(candidate.words),
     )
 

@@ -125,7 +125,8 @@ def _located(tokens: tuple[Token, ...], phrases: list[tuple[int, int]]) -> list[
     """A phrase with the place attached to it: "einem Hotel am Bodensee"."""
     return [
         (i, m) for (i, j), (k, m) in zip(phrases, phrases[1:])
-        if k == j + 1 and tokens[j].tag in PREPOSITIONS and tokens[j].text.casefold() in LOCATIVE | LOCATIVE_CONTRACTIONS
+        if k == j + 1 and tokens[j].tag in PREPOSITIONS
+        and tokens[j].text.casefold() in LOCATIVE | LOCATIVE_CONTRACTIONS
     ]  # fmt: skip
 
 
@@ -252,24 +253,31 @@ def _preposition(tokens: tuple[Token, ...], first: int) -> str:
 # -- shaping ----------------------------------------------------------------------------------------------------
 
 
+def is_word(token: Token) -> bool:
+    """A word or number, not punctuation or a quotation mark."""
+    return any(ch.isalnum() for ch in token.text)
+
+
+def says(token: Token, asked: set[str]) -> bool:
+    """Whether the token is one of the question's words (`asked`: its terms)."""
+    return bool(set(terms(token.text)) & asked)
+
+
 def _trimmed(tokens: tuple[Token, ...], i: int, j: int, asked: set[str]) -> tuple[int, int]:
     """Drop leading determiners and the question's own words from both ends of a span."""
-
-    def said(token: Token) -> bool:
-        return bool(set(terms(token.text)) & asked)
-
-    def bare(token: Token) -> bool:  # punctuation and quotation marks
-        return not any(ch.isalnum() for ch in token.text)
 
     def joiner(token: Token) -> bool:  # a span neither starts nor ends with "und", "des" or "von"
         return token.tag in DETERMINERS or token.tag in PREPOSITIONS or token.tag in {"KON", "APPO", "ART"}
 
-    while i < j and (joiner(tokens[i]) or bare(tokens[i]) or said(tokens[i])):
-        i += 1
     def clock(n: int) -> bool:  # "11.00 Uhr": the time of day keeps its "Uhr" even when the question says it
         return tokens[n].text == "Uhr" and n > 0 and tokens[n - 1].tag == "CARD"
 
-    while j > i and (joiner(tokens[j - 1]) or bare(tokens[j - 1]) or (said(tokens[j - 1]) and not clock(j - 1))):
+    def dropped(n: int) -> bool:
+        return joiner(tokens[n]) or not is_word(tokens[n]) or says(tokens[n], asked)
+
+    while i < j and dropped(i):
+        i += 1
+    while j > i and dropped(j - 1) and not clock(j - 1):
         j -= 1
     return i, j
 
@@ -277,8 +285,9 @@ def _trimmed(tokens: tuple[Token, ...], i: int, j: int, asked: set[str]) -> tupl
 def _splits_name(tokens: tuple[Token, ...], i: int, j: int) -> bool:
     """Whether a span cuts a name in two: "Angela" of "Angela Merkel" is not an answer of its own."""
     inner = NAMES | {"NN"}  # the tagger takes an unknown first name for a noun now and then ("Jurij/NN Gagarin/NE")
+
     def name_word(n: int) -> bool:  # the tagger takes a quotation mark for part of a name ("„/FM Times/FM")
-        return 0 <= n < len(tokens) and tokens[n].tag in NAMES and any(ch.isalnum() for ch in tokens[n].text)
+        return 0 <= n < len(tokens) and tokens[n].tag in NAMES and is_word(tokens[n])
 
     before = name_word(i - 1) and tokens[i].tag in inner
     after = name_word(j) and tokens[j - 1].tag in inner
@@ -321,10 +330,10 @@ def proximity(sentence: str, candidate: Candidate, question_terms: tuple[str, ..
     a question about Polen wants the 140.
     """
     tokens = tag(sentence)
-    inside = [n for n, t in enumerate(tokens) if candidate.start <= t.start and t.end <= candidate.end]
-    if not question_terms or not inside:
+    covered = _covered(tokens, candidate)
+    if not question_terms or covered is None:
         return 0.0
-    first, last = inside[0], inside[-1]
+    first, last = covered
     token_terms = [set(terms(t.text)) for t in tokens]
     total = 0.0
     for term in question_terms:
@@ -365,13 +374,18 @@ def asked_beside(sentence: str, candidate: Candidate, question_terms: tuple[str,
 
     def neighbour(positions) -> float:
         for n in positions:
-            token = tokens[n]
-            if token.tag in DETERMINERS or not any(ch.isalnum() for ch in token.text):
-                continue
-            return float(bool(set(terms(token.text)) & asked))
+            if tokens[n].tag not in DETERMINERS and is_word(tokens[n]):
+                return float(says(tokens[n], asked))
         return 0.0
 
-    inside = [n for n, t in enumerate(tokens) if candidate.start <= t.start and t.end <= candidate.end]
-    if not inside or not asked:
+    covered = _covered(tokens, candidate)
+    if covered is None or not asked:
         return 0.0, 0.0
-    return neighbour(range(inside[0] - 1, -1, -1)), neighbour(range(inside[-1] + 1, len(tokens)))
+    first, last = covered
+    return neighbour(range(first - 1, -1, -1)), neighbour(range(last + 1, len(tokens)))
+
+
+def _covered(tokens: tuple[Token, ...], candidate: Candidate) -> tuple[int, int] | None:
+    """The first and last token of the candidate in its sentence's tokens."""
+    inside = [n for n, t in enumerate(tokens) if candidate.start <= t.start and t.end <= candidate.end]
+    return (inside[0], inside[-1]) if inside else None
