@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from string import Template
 
+from rag.errors import DocumentNotFound
 from rag.llm import Generator
 from rag.question import AnswerKind, Question, load_aliases, read_question
 from rag.retrieve import NEAR_BEST, Evidence, Passage, Retrieval, Retriever
@@ -245,7 +246,10 @@ class Answerer:
         for item in supporting:
             if item.doc_id in cited_docs:
                 continue
-            document = self.store.document(item.doc_id)
+            try:
+                document = self.store.document(item.doc_id)
+            except DocumentNotFound:  # deleted since it was retrieved (another replica, a Chroma server)
+                continue
             quote = document.text[item.start : item.end]
             if quote != item.text:  # the stored text changed under us: never send an unverified quote
                 continue

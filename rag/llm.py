@@ -54,6 +54,9 @@ _LOG_CALLBACK = None
 
 
 class LlamaGenerator:
+    # the prompt is evaluated in steps this long, so a withdrawn question frees the model within one step
+    PROMPT_STEP_TOKENS = 64
+
     def __init__(self, model_path: Path, threads: int = 2, context: int = 2048) -> None:
         from llama_cpp import Llama
 
@@ -108,11 +111,10 @@ class LlamaGenerator:
         if len(prompt_tokens) > limit:  # keep BOS and the end of the prompt, where the question is
             prompt_tokens = prompt_tokens[:1] + prompt_tokens[len(prompt_tokens) - limit + 1 :]
         with self._lock:
-            next_logits = self._evaluate_prompt(prompt_tokens)
+            next_logits = self._evaluate_prompt(prompt_tokens, cancel)
             scores = []
             for tokens in continuation_tokens:
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled("the question was withdrawn")
+                _raise_if_withdrawn(cancel)
                 scores.append(self._token_logprobs(len(prompt_tokens), next_logits, tokens))
             return scores
 
@@ -133,12 +135,13 @@ class LlamaGenerator:
     def _tokens(self, continuation: str) -> list[int]:
         return self._llm.tokenize(continuation.encode("utf-8"), add_bos=False, special=False)
 
-    def _evaluate_prompt(self, tokens: list[int]) -> np.ndarray:
+    def _evaluate_prompt(self, tokens: list[int], cancel: threading.Event | None = None) -> np.ndarray:
         """Fill the KV cache with the prompt; return the logits that predict the token after it."""
-        ctx, n_batch = self._llm._ctx, self._llm.n_batch
-        ctx.kv_cache_seq_rm(-1, 0, -1)
-        for first in range(0, len(tokens), n_batch):
-            self._decode(tokens[first : first + n_batch], n_past=first, logits_all=False)
+        step = min(self._llm.n_batch, self.PROMPT_STEP_TOKENS)
+        self._llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+        for first in range(0, len(tokens), step):
+            _raise_if_withdrawn(cancel)
+            self._decode(tokens[first : first + step], n_past=first, logits_all=False)
         return self._logits(rows=1)[0].copy()
 
     def _token_logprobs(self, n_prompt: int, next_logits: np.ndarray, tokens: list[int]) -> list[float]:
@@ -159,6 +162,11 @@ class LlamaGenerator:
     def _logits(self, rows: int) -> np.ndarray:
         flat = np.ctypeslib.as_array(self._llm._ctx.get_logits(), shape=(rows * self._n_vocab,))
         return flat.reshape(rows, self._n_vocab)
+
+
+def _raise_if_withdrawn(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("the question was withdrawn")
 
 
 def _log_sum_exp(rows: np.ndarray) -> np.ndarray:
@@ -197,8 +205,7 @@ class RemoteGenerator:
             for continuation in continuations:
                 text, logprobs = prompt, []
                 for token in self._tokenize(continuation):
-                    if cancel is not None and cancel.is_set():
-                        raise Cancelled("the question was withdrawn")
+                    _raise_if_withdrawn(cancel)
                     piece, logprob = self._forced(text, token)
                     text += piece
                     logprobs.append(logprob)

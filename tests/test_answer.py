@@ -3,6 +3,7 @@ import dataclasses
 import pytest
 
 from rag.answer import ABSTAIN_ANSWER, Answerer, render_prompt
+from rag.errors import DocumentNotFound
 from rag.retrieve import Retriever
 from rag.services import ingest_folder
 from rag.settings import Settings
@@ -74,6 +75,24 @@ def test_a_quote_that_no_longer_matches_the_document_is_never_sent(filled_store,
     answer = answerer(filled_store, FakeGenerator(preferred=["Genf"])).ask("Wo trafen sich Blinken und Lawrow 2022?")
     assert answer.abstained and answer.citations == []
     assert answer.reason == "no citation could be verified"
+
+
+def test_a_document_deleted_since_retrieval_is_not_cited_and_the_others_still_are(filled_store, monkeypatch):
+    question = "Wo trafen sich Blinken und Lawrow 2022?"
+    cited = answerer(filled_store, FakeGenerator(preferred=["Genf"])).ask(question).citations
+    assert len(cited) >= 2, "needs an answer that several articles state"
+    real_document = filled_store.document
+
+    def first_one_deleted(doc_id):
+        if doc_id == cited[0].doc_id:
+            raise DocumentNotFound(f"no document {doc_id!r}")
+        return real_document(doc_id)
+
+    monkeypatch.setattr(filled_store, "document", first_one_deleted)
+    answer = answerer(filled_store, FakeGenerator(preferred=["Genf"])).ask(question)
+    assert not answer.abstained
+    assert [c.doc_id for c in answer.citations] == [c.doc_id for c in cited[1:]]
+    assert [c.n for c in answer.citations] == list(range(1, len(cited)))
 
 
 def test_a_chat_model_gets_its_template(filled_store):

@@ -19,7 +19,8 @@ import pytest
 
 from eval.metrics import percentile
 from rag.answer import ABSTAIN_ANSWER
-from tests.conftest import ROOT
+from rag.errors import Cancelled
+from tests.conftest import ARTICLES, ROOT
 from tests.integration.serving import burst, serving
 
 pytestmark = pytest.mark.integration
@@ -183,6 +184,31 @@ def test_l3_a_client_that_leaves_frees_the_model_within_a_second(heavy_server, h
         assert freed < freed_within(remaining), (kind, freed, remaining)
     response = heavy_server.ask(LIGHT_QUESTION, top_k=LIGHT_TOP_K)  # and the next question is served
     assert response.status_code == 200 and response.json()["answer"] != ABSTAIN_ANSWER
+
+
+def test_l3_a_withdrawn_question_stops_the_prompt_evaluation_at_its_next_step(real_answerer):
+    """A long prompt is evaluated in steps; the model checks for a withdrawn question between them instead of
+    finishing the prompt first."""
+    generator = real_answerer.generator
+    prompt = " ".join(article.read_text(encoding="utf-8") for article in sorted(ARTICLES.glob("*.txt")))[:5000]
+    continuations = [" Genf", " in Neu-Delhi"]
+    expected = generator.logprobs(prompt, continuations)
+    decode, steps, cancel = generator._decode, [], threading.Event()
+
+    def decode_then_withdraw(tokens, n_past, logits_all):
+        steps.append(len(tokens))
+        decode(tokens, n_past, logits_all)
+        cancel.set()  # the client leaves after the first step
+
+    generator._decode = decode_then_withdraw
+    try:
+        with pytest.raises(Cancelled):
+            generator.logprobs(prompt, continuations, cancel)
+    finally:
+        del generator._decode
+    assert steps == [generator.PROMPT_STEP_TOKENS]
+    served_on = generator.logprobs(prompt, continuations)  # and the next evaluation is whole
+    assert [pytest.approx(row, abs=1e-3) for row in expected] == served_on
 
 
 def test_l5_search_and_documents_answer_while_the_model_is_busy(heavy_server, heavy_timings):
