@@ -61,6 +61,7 @@ class Features:
     asked_clause: float  # the share of the question's words in its own clause
     asked_before: float  # 1 when a word of the question stands right before it ("Trainer Jürgen Klopp")
     asked_after: float  # 1 when one stands right after it ("Klopp trainierte")
+    asked_preposition: float  # 1 when it hangs on the preposition the question asks with ("Wozu" - "zur Wahl")
     kind_fit: float  # 1 when it has the shape a typed question asks for (a name for "wer", a number for "wie viele")
     open_kind_fit: float  # the same for open questions ("welche X", "was", "wie"): weaker evidence, its own weight
     name: float  # 1 when it holds a proper name
@@ -281,6 +282,7 @@ def features(candidate: Candidate, evidence: Evidence, question: Question, top: 
         asked_clause=asked_in_clause(evidence.text, candidate, question.terms),
         asked_before=before,
         asked_after=after,
+        asked_preposition=float(question.preposition is not None and candidate.governed_by == question.preposition),
         kind_fit=fit if typed else 0.0,
         open_kind_fit=0.0 if typed else fit,
         name=float(candidate.has_name),

@@ -48,6 +48,11 @@ _ANSWER_TYPE_TERMS = frozenset(
     terms("Ort Orte Stadt Land Tag Wochentag Datum Jahr Jahrhundert Uhr Uhrzeit Zeit Name Namen heißt heisst nennt")
 )
 PLACE_PREPOSITIONS = frozenset({"in", "nach", "aus", "bei"})
+# "wovon", "woran", "wozu": wo(r) and a preposition; "wohin", "woher" and "wo" ask for a place instead
+_PRONOMINAL_ADVERB = re.compile(
+    r"wor?(?P<preposition>an|auf|aus|bei|durch|für|gegen|hinter|in|mit|nach|neben|über|um|unter|von|vor|zu|zwischen)"
+)
+_WH_WORD = re.compile(r"we[mn]|was|wessen|welche[mnrs]?|wie|wann")
 # "Welche Stadt", "Welche Art von Heizelement", "Wie heißt der Ehemann", "Wie lautet der Name des Vereins"
 _FOCUS = re.compile(
     r"(?<!\w)(?i:welche[mnrs]?|was für(?: eine?[mnrs]?)?|wie (?:hei(?:ß|ss)t|hie(?:ß|ss)|lautet|lautete) (?:der|die|das))"
@@ -64,6 +69,7 @@ class Question:
     terms: tuple[str, ...]  # stemmed content words, without time words and answer-type words
     focus: str | None = None  # the noun of "Welche Stadt …": what the answer is
     places: tuple[str, ...] = ()  # the places it names ("Stockholm" in "Wie lange … in Stockholm?")
+    preposition: str | None = None  # the preposition it asks with ("zu" of "Wozu …", "mit" of "Mit wem …")
 
 
 def answer_kind(text: str) -> AnswerKind:
@@ -86,7 +92,20 @@ def read_question(text: str, aliases: Mapping[str, str] | None = None) -> Questi
         terms=tuple(dict.fromkeys(content)),
         focus=focus.group("noun") if focus else None,
         places=tuple((aliases or {}).get(place.casefold(), place) for place in question_places(text)),
+        preposition=asked_preposition(text),
     )
+
+
+def asked_preposition(text: str) -> str | None:
+    """The preposition of the question's wh-phrase: "Wovon …" and "Von wem …" ask for what stands after "von"."""
+    tokens = tag(text)
+    for token, following in zip(tokens, tokens[1:] + (None,)):
+        if adverb := _PRONOMINAL_ADVERB.fullmatch(token.text.casefold()):
+            return adverb.group("preposition")
+        # HanTa calls a question's first "Mit" an adverb as often as a preposition
+        if token.tag in {"APPR", "ADV"} and following is not None and _WH_WORD.fullmatch(following.text.casefold()):
+            return token.lemma.casefold()
+    return None
 
 
 def question_places(text: str) -> tuple[str, ...]:

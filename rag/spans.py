@@ -61,6 +61,7 @@ class Candidate:
     tokens: tuple[Token, ...] = ()
     preposition: str = ""  # the preposition before it, lowercased ("in" of "in Bern")
     phrase: str = ""  # the phrase it was cut from, with the question's words ("die Zeitung „Times“")
+    governed_by: str = ""  # the preposition its phrase hangs on, as a lemma ("zu" of "zur Wiedergeburt")
 
     @property
     def has_name(self) -> bool:
@@ -250,6 +251,17 @@ def _preposition(tokens: tuple[Token, ...], first: int) -> str:
     return tokens[first - 1].text.casefold() if first > 0 and tokens[first - 1].tag in PREPOSITIONS else ""
 
 
+def _governing_preposition(tokens: tuple[Token, ...], first: int, reach: int = 3) -> str:
+    """The lemma of the preposition before the phrase that starts at `first`, past its articles and adjectives
+    ("gegen jeden Krieg", "zu einer zusätzlichen Erwärmung"); "" when none stands there."""
+    for before in reversed(tokens[max(0, first - reach) : first]):
+        if before.tag in PREPOSITIONS:
+            return before.lemma.casefold()
+        if before.tag not in DETERMINERS | MODIFIERS | {"ADJD"}:
+            return ""
+    return ""
+
+
 # -- shaping ----------------------------------------------------------------------------------------------------
 
 
@@ -307,7 +319,8 @@ def propose(sentence: str, kind: AnswerKind, question: str = "") -> tuple[Candid
         start, end = tokens[i].start, tokens[j - 1].end
         phrase = sentence[tokens[first].start : tokens[last - 1].end]
         found[(i, j)] = Candidate(
-            _shown(sentence[start:end], kind), start, end, tokens[i:j], _preposition(tokens, first), phrase
+            _shown(sentence[start:end], kind), start, end, tokens[i:j], _preposition(tokens, first), phrase,
+            _governing_preposition(tokens, i),
         )
     return tuple(sorted(found.values(), key=lambda c: (c.start, c.end)))
 

@@ -80,3 +80,23 @@ def test_the_focus_is_the_noun_the_answer_is_an_instance_of(text, focus):
     question = read_question(text)
     assert question.focus == focus
     assert question.kind is AnswerKind.THING
+
+
+@pytest.mark.parametrize(
+    "text, preposition",
+    [
+        ("Wozu führt der Streik?", "zu"),
+        ("Worüber sprachen die Minister?", "über"),
+        ("Wovon hängt der Preis ab?", "von"),
+        ("Mit wem sprach die Ministerin?", "mit"),
+        ("Mit wie vielen Stimmen wurde sie gewählt?", "mit"),
+        ("Gegen welches Gesetz protestierten sie?", "gegen"),
+        ("Seit wann gilt die Regel?", "seit"),
+        ("Die Kirche stellt sich gegen was?", "gegen"),
+        ("Wo trafen sie sich?", None),
+        ("Woher kam der Gast?", None),
+        ("Wer gewann die Wahl?", None),
+    ],
+)
+def test_the_preposition_the_question_asks_with(text, preposition):
+    assert read_question(text).preposition == preposition

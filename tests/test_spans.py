@@ -109,3 +109,12 @@ def test_quotations_answer_what_was_said_or_named():
 def test_a_place_keeps_the_place_attached_to_it():
     sentence = "Die beiden trafen sich gegen 11.00 Uhr in einem Hotel am Genfersee."
     assert "Hotel am Genfersee" in texts(sentence, AnswerKind.PLACE, "Wo trafen sich die beiden?")
+
+
+def test_a_candidate_knows_the_preposition_its_phrase_hangs_on():
+    sentence = "Der Streik führte zu einer langen Pause, die sich gegen jeden Plan zur Einigung richtete."
+    found = {c.text: c.governed_by for c in propose(sentence, AnswerKind.THING, "Wozu führte es?")}
+    assert found["langen Pause"] == "zu"  # past the article and the adjective
+    assert found["Plan"] == "gegen"
+    assert found["Einigung"] == "zu"  # "zur" is "zu der"
+    assert found["Streik"] == ""  # the subject hangs on no preposition
