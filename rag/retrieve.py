@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-import numpy as np
-
 from rag.ingest import Chunk
 from rag.question import Question
 from rag.settings import Settings
@@ -83,11 +81,7 @@ class Retriever:
         time_key = question.period.key if question.period else None
 
         question = replace(question, terms=tuple(index.correct(t) for t in question.terms))
-        scores = index.scores(list(question.terms))
-        if time_key:
-            scores = scores * index.time_mask(time_key)
-        order = np.argsort(-scores)[: self.candidate_pool]
-        lexical = [index.chunks[i].id for i in order if scores[i] > 0]
+        lexical = index.search(list(question.terms), self.candidate_pool, time_key)
 
         vector = self.embedder.embed([question.text])[0]
         dense = [chunk_id for chunk_id, _ in self.store.dense_search(vector, self.candidate_pool, time_key)]

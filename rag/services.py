@@ -39,10 +39,11 @@ def open_store(
             require_store(settings.store_dir)
         lock.acquire()
     try:
+        tuning = {"batch_chunks": settings.ingest_batch_chunks, "compact_share": settings.lexical_compact_share}
         if settings.chroma_url is None:
-            return Store(settings.store_dir, embedder, create=create, lock=lock)
+            return Store(settings.store_dir, embedder, create=create, lock=lock, **tuning)
         client = chroma_http_client(settings.chroma_url)
-        return Store(settings.store_dir, embedder, client, recheck_seconds=10.0, lock=lock)
+        return Store(settings.store_dir, embedder, client, recheck_seconds=10.0, lock=lock, **tuning)
     except BaseException:
         lock.release()
         raise

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     # Chunking
     chunk_chars: int = Field(default=700, ge=100)
     chunk_overlap_sentences: int = Field(default=1, ge=0)
+    ingest_batch_chunks: int = Field(default=64, ge=1, description="chunks embedded and written at a time")
+    lexical_compact_share: float = Field(
+        default=0.25, gt=0, description="the BM25 index is compacted once chunks written since its base pass this share"
+    )
 
     # Retrieval and answering
     top_k: int = Field(default=5, ge=1, le=MAX_TOP_K)

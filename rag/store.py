@@ -1,37 +1,32 @@
 """The store: chunks with embeddings in Chroma, full document texts beside them, and a derived BM25 index.
 
-Chroma is the source of truth. The BM25 index is rebuilt from it after every write and persisted with a stamp
-of the chunk ids it covers, so a crash between the two leaves a stale index that the next open rebuilds.
+Chroma is the source of truth. A write updates the BM25 index by the chunks it changed (rag.lexical) after
+Chroma, and the index is persisted with a stamp of the chunk ids it covers, so a crash between the two leaves a
+stale index that the next open rebuilds from Chroma.
 """
 
 from __future__ import annotations
 
-import difflib
 import fcntl
-import hashlib
 import json
-import math
 import os
-import shutil
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
-import bm25s
 import chromadb
-import cologne_phonetics
 import numpy as np
 
 from rag.errors import DocumentNotFound, StoreLocked, StoreUnavailable
 from rag.ingest import Article, Chunk, Removed, chunk_article
-from rag.text import TERMS_VERSION, Span, terms
+from rag.lexical import LexicalIndex, chunk_from_chroma, chunk_metadata, stamp_of
 from rag.timescope import Period
+
+__all__ = ["LexicalIndex", "Store", "WriteLock"]
 
 
 class Embedder(Protocol):
@@ -115,102 +110,6 @@ class WriteLock:
             self._fd = None
 
 
-class LexicalIndex:
-    """BM25 over German-stemmed chunk terms, with the chunk records it ranks."""
-
-    def __init__(
-        self, chunks: list[Chunk], bm25: bm25s.BM25 | None, stamp: str, chunk_terms: list[list[str]] | None = None
-    ) -> None:
-        self.chunks = chunks
-        self.by_id = {c.id: c for c in chunks}
-        self.stamp = stamp  # hash of the chunk ids it was built from
-        self._bm25 = bm25
-        self._time_masks: dict[str, np.ndarray] = {}
-        self._closest = lru_cache(maxsize=4096)(self._closest_term)  # bounded: queries are unbounded
-        self._sounds: dict[str, list[str]] | None = None  # phonetic code -> indexed terms, built when first needed
-        chunk_terms = chunk_terms if chunk_terms is not None else [terms(c.text) for c in chunks]
-        self._document_frequency = Counter(t for found in chunk_terms for t in set(found))
-        self.article_terms: dict[str, set[str]] = {}
-        for chunk, found in zip(chunks, chunk_terms, strict=True):
-            self.article_terms.setdefault(chunk.doc_id, set()).update(found)
-
-    def idf(self, term: str) -> float:
-        """Smoothed inverse document frequency over chunks: rare terms weigh more as evidence."""
-        df = self._document_frequency.get(term, 0)
-        return math.log(1.0 + (len(self.chunks) - df + 0.5) / (df + 0.5))
-
-    @classmethod
-    def build(cls, chunks: list[Chunk], stamp: str) -> LexicalIndex:
-        if not chunks:
-            return cls([], None, stamp)
-        chunk_terms = [terms(c.text) for c in chunks]
-        bm25 = bm25s.BM25()
-        # an empty term list would break the index; a placeholder token matches no query
-        bm25.index([found or ["\x00"] for found in chunk_terms], show_progress=False)
-        return cls(chunks, bm25, stamp, chunk_terms)
-
-    def time_mask(self, key: str) -> np.ndarray:
-        """1.0 for chunks filed under the period `key` ("t_2022"), else 0.0; cached per period."""
-        if key not in self._time_masks:
-            self._time_masks[key] = np.array([key in c.time_keys for c in self.chunks], dtype=float)
-        return self._time_masks[key]
-
-    def correct(self, term: str) -> str:
-        """The indexed term closest in spelling to an unknown one ("blinkn" -> "blink"); known terms stay."""
-        if term in self._document_frequency or len(term) < 4 or term.isdigit():
-            return term
-        return self._closest(term)
-
-    def _closest_term(self, term: str) -> str:
-        """A typo ("merkl") is close in spelling; a transliteration ("yeltsin", "medvedev") sounds the same
-        (Kölner Phonetik) and is the closest of those in spelling."""
-        close = difflib.get_close_matches(term, self._vocabulary(len(term)), n=1, cutoff=0.8)
-        if close:
-            return close[0]
-        alike = difflib.get_close_matches(term, self._sounding_like().get(_sound(term), []), n=1, cutoff=0.5)
-        return alike[0] if alike else term
-
-    def _sounding_like(self) -> dict[str, list[str]]:
-        if self._sounds is None:
-            self._sounds = {}
-            for known in self._document_frequency:
-                if len(known) >= 4 and not known.isdigit():
-                    self._sounds.setdefault(_sound(known), []).append(known)
-        return self._sounds
-
-    def _vocabulary(self, length: int) -> list[str]:
-        return [t for t in self._document_frequency if abs(len(t) - length) <= 2]
-
-    def scores(self, query_terms: list[str]) -> np.ndarray:
-        if self._bm25 is None or not query_terms:
-            return np.zeros(len(self.chunks))
-        return self._bm25.get_scores(query_terms)
-
-    def save(self, folder: Path) -> None:
-        """Write beside, then swap: a crash leaves the old index, the new one or none, and a missing or
-        mis-stamped index is rebuilt from Chroma on the next open."""
-        tmp = folder.with_name(folder.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        if self._bm25 is not None:
-            self._bm25.save(str(tmp / "bm25"))
-        rows = [[c.id, c.text, _chunk_metadata(c)] for c in self.chunks]
-        (tmp / "chunks.json").write_text(json.dumps({"stamp": self.stamp, "chunks": rows}), encoding="utf-8")
-        shutil.rmtree(folder, ignore_errors=True)
-        tmp.rename(folder)
-
-    @classmethod
-    def load(cls, folder: Path, stamp: str) -> LexicalIndex | None:
-        try:
-            saved = json.loads((folder / "chunks.json").read_text(encoding="utf-8"))
-            if saved.get("stamp") != stamp:
-                return None
-            chunks = [_chunk_from_chroma(*row) for row in saved["chunks"]]
-            return cls(chunks, bm25s.BM25.load(str(folder / "bm25")) if chunks else None, stamp)
-        except (OSError, ValueError, KeyError):
-            return None
-
-
 @dataclass(eq=False)
 class Snapshot:
     """What a question reads, fixed when it starts: the BM25 index with its chunks, and the documents as they were
@@ -242,12 +141,18 @@ class Store:
         *,
         create: bool = True,
         lock: WriteLock | None = None,
+        batch_chunks: int = 64,
+        compact_share: float = 0.25,
     ) -> None:
         """`client` defaults to a Chroma folder under `folder`, made when missing if `create`; without `create` a
         missing, read-only or unreadable store is StoreUnavailable and nothing is made in its place. With a shared
         Chroma server other replicas may write too: `recheck_seconds` then bounds how stale this process's BM25
-        index may get. `lock` is the writer lock when the caller took it before opening (see services)."""
+        index may get. `lock` is the writer lock when the caller took it before opening (see services). A sync embeds
+        and writes about `batch_chunks` chunks at a time; the BM25 index is compacted once the chunks written
+        since its base pass `compact_share` of it."""
         self.folder = folder
+        self._batch_chunks = batch_chunks
+        self._compact_share = compact_share
         self.embedder = embedder
         self._recheck_seconds = recheck_seconds
         self._checked_at = time.monotonic()
@@ -307,77 +212,108 @@ class Store:
         progress: bool = False,
     ) -> SyncReport:
         """Make the store hold exactly these articles (with `prune`: and the ids in `keep`), writing only what
-        changed."""
+        changed: changed articles in batches, then the BM25 index by the chunks written."""
         articles = list(articles)
-        known = self._document_hashes()
+        known = self._document_hashes(None if prune else [a.doc_id for a in articles])
         report = SyncReport()
-        iterator = articles
-        if progress:
-            from tqdm import tqdm
-
-            iterator = tqdm(articles, desc="ingest", unit="article")
-        for article in iterator:
+        before = self.lexical()  # the index Chroma held before this write: it is updated by what changes
+        changed: list[tuple[Article, list[Chunk]]] = []
+        for article in articles:
             if known.get(article.doc_id) == article.content_hash:
                 report.unchanged.append(article.doc_id)
-                continue
-            self._write_article(article, chunk_article(article, chunk_chars, overlap_sentences))
-            (report.updated if article.doc_id in known else report.added).append(article.doc_id)
+            else:
+                changed.append((article, chunk_article(article, chunk_chars, overlap_sentences)))
+                (report.updated if article.doc_id in known else report.added).append(article.doc_id)
+        bar = _progress(len(changed)) if progress and changed else None
+        for batch in _batches(changed, self._batch_chunks):
+            self._write_articles(batch)
+            if bar is not None:
+                bar.update(len(batch))
         if prune:
             keep = keep | {a.doc_id for a in articles}
             for doc_id in sorted(set(known) - keep):
                 self._delete_article(doc_id)
                 report.removed.append(doc_id)
-        if report.added or report.updated or report.removed:
-            self.refresh_lexical()
+        if changed or report.removed:
+            written = [c for _, chunks in changed for c in chunks]
+            self._update_lexical(before, written, [a.doc_id for a, _ in changed] + report.removed)
         return report
 
     def put(self, article: Article, chunk_chars: int = 700, overlap_sentences: int = 1) -> SyncReport:
         return self.sync([article], prune=False, chunk_chars=chunk_chars, overlap_sentences=overlap_sentences)
 
     def delete(self, doc_id: str) -> None:
-        if doc_id not in self._document_hashes():
+        if not self._document_hashes([doc_id]):
             raise DocumentNotFound(f"no document {doc_id!r}")
+        before = self.lexical()
         self._delete_article(doc_id)
-        self.refresh_lexical()
+        self._update_lexical(before, [], [doc_id])
 
-    def _write_article(self, article: Article, chunks: list[Chunk]) -> None:
-        # new chunks first, then stale ones out, and the document record last: it marks the article as complete,
-        # so a crash anywhere before it makes the next sync redo this article
-        self._keep(article.doc_id)
+    def _write_articles(self, batch: list[tuple[Article, list[Chunk]]]) -> None:
+        # new chunks first, then stale ones out, and the document records last: a record marks its article as
+        # complete, so a crash anywhere before it makes the next sync redo that article
+        for article, _ in batch:
+            self._keep(article.doc_id)
+        chunks = [c for _, article_chunks in batch for c in article_chunks]
+        vectors = self.embedder.embed([c.text for c in chunks]) if chunks else []
         if chunks:
             self._chunks.upsert(
                 ids=[c.id for c in chunks],
                 documents=[c.text for c in chunks],
-                embeddings=self.embedder.embed([c.text for c in chunks]),
-                metadatas=[_chunk_metadata(c) for c in chunks],
+                embeddings=vectors,
+                metadatas=[chunk_metadata(c) for c in chunks],
             )
         fresh = {c.id for c in chunks}
-        stale = [i for i in self._chunks.get(where={"doc_id": article.doc_id}, include=[])["ids"] if i not in fresh]
-        if stale:
+        doc_ids = [article.doc_id for article, _ in batch]
+        held = self._chunks.get(where={"doc_id": {"$in": doc_ids}}, include=[])["ids"]
+        if stale := [i for i in held if i not in fresh]:
             self._chunks.delete(ids=stale)
+        by_id = dict(zip((c.id for c in chunks), vectors))
         self._documents.upsert(
-            ids=[article.doc_id],
-            documents=[article.text],
-            embeddings=self.embedder.embed([article.text]),
+            ids=doc_ids,
+            documents=[article.text for article, _ in batch],
+            # nothing searches the documents by vector: the mean of its chunks' vectors costs no model call
+            embeddings=[self._document_vector(article, [by_id[c.id] for c in cs]) for article, cs in batch],
             metadatas=[
                 {
                     "source": article.source,
                     "date": str(article.date) if article.date else "",
                     "content_hash": article.content_hash,
-                    "chunk_count": len(chunks),
+                    "chunk_count": len(article_chunks),
                     "removed": json.dumps([[r.kind, r.text] for r in article.removed], ensure_ascii=False),
                 }
+                for article, article_chunks in batch
             ],
         )
+
+    def _document_vector(self, article: Article, vectors: list[list[float]]) -> list[float]:
+        if not vectors:
+            return self.embedder.embed([article.text])[0]
+        mean = np.mean(np.asarray(vectors, dtype=float), axis=0)
+        return (mean / (np.linalg.norm(mean) or 1.0)).tolist()
 
     def _delete_article(self, doc_id: str) -> None:
         self._keep(doc_id)
         self._documents.delete(ids=[doc_id])
         self._chunks.delete(where={"doc_id": doc_id})
 
-    def _document_hashes(self) -> dict[str, str]:
-        got = self._documents.get(include=["metadatas"])
+    def _document_hashes(self, doc_ids: list[str] | None = None) -> dict[str, str]:
+        """content hash by document id: of these documents, or of all (a sync that prunes needs every id)."""
+        if doc_ids is not None and not doc_ids:
+            return {}
+        got = self._documents.get(ids=doc_ids, include=["metadatas"])
         return {i: m["content_hash"] for i, m in zip(got["ids"], got["metadatas"])}
+
+    def _update_lexical(self, before: LexicalIndex, written: list[Chunk], rewritten: list[str]) -> None:
+        """Chroma has changed: every chunk of the `rewritten` documents out of the index, the `written` ones in;
+        compacted once the writes since its base pass a share of it (reads every row, so not on every write)."""
+        lexical = before.changed(written, rewritten)
+        if lexical.needs_compaction(self._compact_share):
+            lexical = lexical.compacted()
+            lexical.save(self.folder / "lexical")
+        else:
+            lexical.log(self.folder / "lexical", written, rewritten)
+        self._commit(lexical)
 
     # -- reading -------------------------------------------------------------------------------------------
 
@@ -456,12 +392,11 @@ class Store:
         return self._snapshot.lexical
 
     def refresh_lexical(self) -> LexicalIndex:
+        """Rebuild the index from every chunk in Chroma: at first, or when the persisted one does not match."""
         got = self._chunks.get(include=["documents", "metadatas"])
-        chunks = sorted(
-            (_chunk_from_chroma(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])),
-            key=lambda c: (c.doc_id, c.start),
+        lexical = LexicalIndex.build(
+            chunk_from_chroma(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])
         )
-        lexical = LexicalIndex.build(chunks, _stamp(got["ids"]))
         self.folder.mkdir(parents=True, exist_ok=True)
         lexical.save(self.folder / "lexical")
         return self._commit(lexical)
@@ -491,31 +426,6 @@ def require_store(folder: Path) -> None:
         raise StoreUnavailable(f"the store in {folder} is read-only: the service writes to it (lock, documents)")
 
 
-def _chunk_metadata(chunk: Chunk) -> dict:
-    metadata: dict = {
-        "doc_id": chunk.doc_id,
-        "date": str(chunk.date) if chunk.date else "",
-        "start": chunk.start,
-        "end": chunk.end,
-        "sentences": json.dumps([[s.start, s.end] for s in chunk.sentences]),
-    }
-    metadata.update({key: True for key in chunk.time_keys})
-    return metadata
-
-
-def _chunk_from_chroma(chunk_id: str, text: str, metadata: dict) -> Chunk:
-    return Chunk(
-        id=chunk_id,
-        doc_id=metadata["doc_id"],
-        text=text,
-        start=metadata["start"],
-        end=metadata["end"],
-        date=Period.parse(metadata["date"]),
-        sentences=tuple(Span(s, e) for s, e in json.loads(metadata["sentences"])),
-        time_keys=frozenset(k for k, v in metadata.items() if k.startswith("t_") and v is True),
-    )
-
-
 def _document_from_chroma(doc_id: str, text: str, metadata: dict) -> StoredDocument:
     return StoredDocument(
         doc_id=doc_id,
@@ -528,8 +438,22 @@ def _document_from_chroma(doc_id: str, text: str, metadata: dict) -> StoredDocum
 
 
 def _stamp(ids: Iterable[str]) -> str:
-    return hashlib.sha256("\n".join([TERMS_VERSION, *sorted(ids)]).encode()).hexdigest()
+    return stamp_of(ids)
 
 
-def _sound(term: str) -> str:
-    return "".join(code for _, code in cologne_phonetics.encode(term))
+def _batches(changed: list[tuple[Article, list[Chunk]]], chunks: int) -> Iterator[list[tuple[Article, list[Chunk]]]]:
+    """Whole articles, about `chunks` chunks a batch: one model call and one Chroma write for each."""
+    batch: list[tuple[Article, list[Chunk]]] = []
+    for item in changed:
+        batch.append(item)
+        if sum(len(c) for _, c in batch) >= chunks:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _progress(total: int):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="ingest", unit="article")

@@ -116,8 +116,8 @@ def test_a_crash_mid_ingest_is_repaired_by_the_next_one(tmp_path, fake_embedder,
     clean = Store(tmp_path / "clean", fake_embedder)
     ingest(clean, articles_dir)
 
-    # 3 embedding calls: article one's chunks and record, then article two's chunks; its record never lands
-    crashing = Store(tmp_path / "var", CrashingEmbedder(fake_embedder, calls=3))
+    # a batch per article: article one's chunks embedded and written, then article two's embedding fails
+    crashing = Store(tmp_path / "var", CrashingEmbedder(fake_embedder, calls=1), batch_chunks=1)
     with pytest.raises(RuntimeError, match="killed"):
         ingest(crashing, articles_dir)
     assert [d.doc_id for d in crashing.documents()] == ["000_73fb6efb81153680"]
