@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: setup ingest serve ask test test-fast soak eval eval-xquad bench compose-config clean
+.PHONY: setup ingest serve ask test test-fast soak eval eval-xquad bench bench-scale compose-config clean
 
 setup: $(INSTALLED)
 
@@ -56,6 +56,11 @@ eval-xquad: setup
 
 bench: ingest
 	$(BIN)/python -m eval.bench $(BENCH_ARGS)
+
+# issue 9: ingest, cold start, search/ask latency, planted-answer accuracy and one-article writes per corpus size
+SCALE ?= 1000 10000
+bench-scale: setup
+	$(BIN)/python -m eval.bench_scale --chunks $(SCALE) $(BENCH_SCALE_ARGS)
 
 clean:
 	rm -rf var eval/reports
