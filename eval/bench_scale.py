@@ -161,6 +161,8 @@ def measure(size: int, args: argparse.Namespace) -> dict:
         if "ingest_s" in result and chunks:
             result["ingest_chunks_per_s"] = round(chunks / result["ingest_s"], 1)
 
+        client.post("/v1/search", json={"query": "Wahl 2020"})  # warm-up: the first request loads what it needs
+        client.post("/v1/ask", json={"question": "Wer gewann die Wahl 2020?"})
         search_ms, found = [], 0
         for _ in range(2):
             for p in planted:
@@ -230,7 +232,7 @@ def plot(results: list[dict], path: Path) -> None:
     for key, label in (("search_p50_ms", "search p50"), ("search_p95_ms", "search p95"),
                        ("ask_p50_ms", "ask p50"), ("ask_p95_ms", "ask p95"), ("add_one_ms", "add one article")):  # fmt: skip
         axes.plot(sizes, [r[key] for r in results], marker="o", label=label)
-    axes.set(xscale="log", yscale="log", xlabel="chunks in the store", ylabel="ms", title="latency against corpus size")
+    axes.set(xscale="log", yscale="log", xlabel="chunks in the store", ylabel="ms", title="latency by corpus size")
     axes.grid(True, which="both", alpha=0.3)
     axes.legend()
     figure.tight_layout()

@@ -205,9 +205,10 @@ class LexicalIndex:
         """The same chunks in fresh rows: one base matrix, no dead rows (reads every row once)."""
         live = sorted(self._row_of.values(), key=lambda r: (self._rows.chunks[r].doc_id, self._rows.chunks[r].start))
         old = self._rows
-        vocabulary = sorted({old.vocabulary[i] for r in live for i in old.term_ids[r].tolist()})
+        used = np.unique(np.concatenate([old.term_ids[r] for r in live])) if live else np.zeros(0, np.int32)
+        vocabulary = [old.vocabulary[i] for i in used.tolist()]  # only the terms of live chunks
         remap = np.full(len(old.vocabulary), -1, dtype=np.int32)
-        remap[[old.term_id[t] for t in vocabulary]] = np.arange(len(vocabulary), dtype=np.int32)
+        remap[used] = np.arange(len(used), dtype=np.int32)
         rows = Rows(
             vocabulary, [old.chunks[r] for r in live], [remap[old.term_ids[r]] for r in live], [old.counts[r] for r in live]
         )
@@ -320,11 +321,10 @@ class LexicalIndex:
             head = json.loads((folder / "base.json").read_text(encoding="utf-8"))
             if head.get("format") != _FORMAT:
                 return None
-            arrays = np.load(folder / "base.npz")
-            starts = np.concatenate([[0], arrays["row_ends"][:-1]]).astype(np.int64)
-            ends = arrays["row_ends"]
-            term_ids = [arrays["term_ids"][s:e] for s, e in zip(starts, ends)]
-            counts = [arrays["counts"][s:e] for s, e in zip(starts, ends)]
+            with np.load(folder / "base.npz") as arrays:  # each read of a name reads it from the file again
+                ends, all_ids, all_counts = arrays["row_ends"], arrays["term_ids"], arrays["counts"]
+            term_ids = np.split(all_ids, ends[:-1]) if len(ends) else []
+            counts = np.split(all_counts, ends[:-1]) if len(ends) else []
             chunks = [chunk_from_chroma(*row) for row in head["chunks"]]
             index = cls._over(Rows(head["vocabulary"], chunks, term_ids, counts), int(head["stamp"], 16))
             for line in _lines(folder / "log.jsonl"):
