@@ -209,9 +209,8 @@ class LexicalIndex:
         vocabulary = [old.vocabulary[i] for i in used.tolist()]  # only the terms of live chunks
         remap = np.full(len(old.vocabulary), -1, dtype=np.int32)
         remap[used] = np.arange(len(used), dtype=np.int32)
-        rows = Rows(
-            vocabulary, [old.chunks[r] for r in live], [remap[old.term_ids[r]] for r in live], [old.counts[r] for r in live]
-        )
+        term_ids = [remap[old.term_ids[r]] for r in live]
+        rows = Rows(vocabulary, [old.chunks[r] for r in live], term_ids, [old.counts[r] for r in live])
         return LexicalIndex._over(rows, self._stamp)
 
     @classmethod
