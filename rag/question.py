@@ -99,11 +99,12 @@ def read_question(text: str, aliases: Mapping[str, str] | None = None) -> Questi
 def asked_preposition(text: str) -> str | None:
     """The preposition of the question's wh-phrase: "Wovon …" and "Von wem …" ask for what stands after "von"."""
     tokens = tag(text)
-    for token, following in zip(tokens, tokens[1:] + (None,)):
+    for n, (token, following) in enumerate(zip(tokens, tokens[1:] + (None,))):
         if adverb := _PRONOMINAL_ADVERB.fullmatch(token.text.casefold()):
             return adverb.group("preposition")
-        # HanTa calls a question's first "Mit" an adverb as often as a preposition
-        if token.tag in {"APPR", "ADV"} and following is not None and _WH_WORD.fullmatch(following.text.casefold()):
+        # HanTa tags a question's first "Mit" as an adverb as often as a preposition
+        preposition = token.tag == "APPR" or (n == 0 and token.tag == "ADV")
+        if preposition and following is not None and _WH_WORD.fullmatch(following.text.casefold()):
             return token.lemma.casefold()
     return None
 

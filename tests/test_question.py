@@ -100,3 +100,7 @@ def test_the_focus_is_the_noun_the_answer_is_an_instance_of(text, focus):
 )
 def test_the_preposition_the_question_asks_with(text, preposition):
     assert read_question(text).preposition == preposition
+
+
+def test_an_adverb_before_a_question_word_is_no_preposition():
+    assert read_question("Und wie viele Stimmen bekam sie auch wie erwartet?").preposition is None
