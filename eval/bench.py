@@ -22,15 +22,16 @@ from eval.metrics import percentile
 from eval.run import HERE, load_gold
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def _rss_mb(pid: int) -> float:
+def memory_mb(pid: int, field: str = "VmRSS") -> float:
+    """A process's memory from /proc: "VmRSS" now, "VmHWM" its peak so far."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=HERE / "reports")
     args = parser.parse_args(argv)
 
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "RAG_PORT": str(port), "HF_HUB_OFFLINE": "1"}
     started = time.perf_counter()
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
                 walls.append((time.perf_counter() - t0) * 1000)
                 for stage, value in response.json()["timings_ms"].items():
                     stages[stage].append(value)
-        rss = _rss_mb(server.pid)
+        rss = memory_mb(server.pid)
     finally:
         server.terminate()
         server.wait(20)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 
-from eval.bench import _free_port
+from eval.bench import free_port, memory_mb
 from eval.metrics import percentile
 from eval.run import HERE
 from rag.ingest import chunk_article, parse_article, read_article
@@ -105,13 +105,6 @@ def run_logged(args: list[str], env: dict, log: Path) -> tuple[float, float]:
     return time.perf_counter() - started, usage.ru_maxrss / 1024
 
 
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def disk_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
 
@@ -136,7 +129,7 @@ def measure(size: int, args: argparse.Namespace) -> dict:
     if not (work / "var").is_dir():
         seconds, rss = run_logged([sys.executable, "-m", "rag.cli", "ingest", str(folder)], env, work / "ingest.log")
         result |= {"ingest_s": round(seconds, 1), "ingest_peak_rss_mb": round(rss)}
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
     server = subprocess.Popen(
@@ -198,7 +191,7 @@ def measure(size: int, args: argparse.Namespace) -> dict:
                 response.raise_for_status()
                 writes[kind].append(ms)
         result |= {f"{kind}_one_ms": round(statistics.median(ms)) for kind, ms in writes.items()}
-        result["serve_peak_rss_mb"] = round(peak_rss_mb(server.pid))
+        result["serve_peak_rss_mb"] = round(memory_mb(server.pid, "VmHWM"))
     finally:
         server.terminate()
         server.wait(60)
