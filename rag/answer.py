@@ -19,7 +19,7 @@ from rag.spans import (
     CLOCK, LOCATIVE, WEEKDAYS, Candidate, asked_beside, asked_in_clause, is_word, propose, proximity, says,
 )  # fmt: skip
 from rag.settings import Settings
-from rag.store import Store
+from rag.store import PassageStore
 from rag.text import fold, terms
 from rag.timescope import MONTHS, Period
 
@@ -89,7 +89,7 @@ def render_prompt(name: str, **values: str) -> str:
 class Answerer:
     def __init__(
         self,
-        store: Store,
+        store: PassageStore,
         retriever: Retriever,
         generator: Generator,
         settings: Settings | None = None,
@@ -230,10 +230,10 @@ class Answerer:
         from elsewhere would answer another question."""
         if not retrieval.question_places:
             return retrieval.evidence
-        article_terms = self.store.lexical().article_terms
+        vocabulary = self.store.vocabulary()
         return [
             e for e in retrieval.evidence
-            if all(_mentions(article_terms.get(e.doc_id, set()), found) for _, found in retrieval.question_places)
+            if all(_mentions(vocabulary.terms_of_article(e.doc_id), found) for _, found in retrieval.question_places)
         ]  # fmt: skip
 
     def _cite(self, best: Scored, evidence: list[Evidence]) -> list[Citation]:
@@ -346,7 +346,7 @@ def _is_a(phrase: str, focus: str) -> bool:
     return bool(wanted) and any(term.endswith(wanted[0]) for term in terms(phrase))
 
 
-def _mentions(article_terms: set[str], place_terms: tuple[str, ...]) -> bool:
+def _mentions(article_terms: frozenset[str], place_terms: tuple[str, ...]) -> bool:
     """ "Neu-Delhi" (terms neudelhi, neu, delhi) is mentioned as "Neu-Delhi" or as "Neu Delhi"."""
     whole, parts = place_terms[0], place_terms[1:]
     return whole in article_terms or bool(parts) and all(p in article_terms for p in parts)

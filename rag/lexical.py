@@ -141,8 +141,10 @@ class LexicalIndex:
         self._avg_length = float(rows.lengths[:size][alive].mean()) if self.count else 1.0
         self._df: dict[str, int] = {}
         self._closest = lru_cache(maxsize=4096)(self._closest_term)  # bounded: queries are unbounded
+        self._article_terms = lru_cache(maxsize=1024)(self._terms_of_rows)
+        # a question's terms are looked up twice (spelling, then search): read each term's postings once
+        self._live_postings = lru_cache(maxsize=64)(self._read_live_postings)
         self.by_id = _ChunksById(self)
-        self.article_terms = _ArticleTerms(self)
 
     @property
     def stamp(self) -> str:
@@ -273,10 +275,17 @@ class LexicalIndex:
                 return close[0]
         return term
 
+    def terms_of_article(self, doc_id: str) -> frozenset[str]:
+        """The terms of a document's chunks (none for a document the index does not hold)."""
+        return self._article_terms(self._doc_rows.get(doc_id, ()))
+
+    def _terms_of_rows(self, rows: tuple[int, ...]) -> frozenset[str]:
+        return frozenset().union(*(self._rows.row_terms(r) for r in rows))
+
     def _idf(self, df: int) -> float:
         return math.log(1.0 + (self.count - df + 0.5) / (df + 0.5))
 
-    def _live_postings(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+    def _read_live_postings(self, term: str) -> tuple[np.ndarray, np.ndarray]:
         rows, counts = self._rows.postings(term, self._size)
         keep = self._alive[rows]
         return rows[keep], counts[keep]
@@ -354,23 +363,6 @@ class _ChunksById(Mapping[str, Chunk]):
 
     def __len__(self) -> int:
         return len(self._index._row_of)
-
-
-class _ArticleTerms(Mapping[str, set[str]]):
-    """doc id -> the terms of its chunks, read when asked for."""
-
-    def __init__(self, index: LexicalIndex) -> None:
-        self._index = index
-
-    def __getitem__(self, doc_id: str) -> set[str]:
-        rows = self._index._doc_rows[doc_id]
-        return set().union(*(self._index._rows.row_terms(r) for r in rows))
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._index._doc_rows)
-
-    def __len__(self) -> int:
-        return len(self._index._doc_rows)
 
 
 def chunk_metadata(chunk: Chunk) -> dict:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from rag.ingest import Chunk
 from rag.question import Question
 from rag.settings import Settings
-from rag.store import Embedder, LexicalIndex, Store
+from rag.store import Embedder, PassageStore, Vocabulary
 from rag.text import term_match, terms
 from rag.timescope import fits, sentence_time
 
@@ -61,7 +61,7 @@ def reciprocal_rank_fusion(rankings: list[list[str]], k: int = RRF_K) -> dict[st
 class Retriever:
     def __init__(
         self,
-        store: Store,
+        store: PassageStore,
         embedder: Embedder,
         settings: Settings | None = None,
     ) -> None:
@@ -76,20 +76,20 @@ class Retriever:
     ) -> Retrieval:
         """The top_k passages for the question. `answers_in` tells whether a sentence holds an answer of the kind
         asked for; passages with such a sentence rank higher."""
-        index = self.store.lexical()
-        by_id = index.by_id
+        vocabulary = self.store.vocabulary()
         time_key = question.period.key if question.period else None
 
-        question = replace(question, terms=tuple(index.correct(t) for t in question.terms))
-        lexical = index.search(list(question.terms), self.candidate_pool, time_key)
+        question = replace(question, terms=tuple(vocabulary.correct(t) for t in question.terms))
+        lexical = self.store.lexical_search(list(question.terms), self.candidate_pool, time_key)
 
         vector = self.embedder.embed([question.text])[0]
         dense = [chunk_id for chunk_id, _ in self.store.dense_search(vector, self.candidate_pool, time_key)]
 
         fused = reciprocal_rank_fusion([dense, lexical])
+        by_id = self.store.chunks(fused)
         pool = [i for i in sorted(fused, key=fused.__getitem__, reverse=True) if i in by_id]
         pool = pool[: max(top_k, self.rerank_depth)]
-        scored = [self._score_sentences(question, by_id[i], index) for i in pool]
+        scored = [self._score_sentences(question, by_id[i], vocabulary) for i in pool]
         # rerank the fused pool by each passage's best sentence: the passage that states the answer comes first
         top = max((e.coverage for sentences in scored for e in sentences), default=0.0)
 
@@ -114,19 +114,19 @@ class Retriever:
             for sentence in scored[n]:
                 evidence.setdefault((sentence.doc_id, sentence.start), replace(sentence, rank=rank))
         ranked_evidence = sorted(evidence.values(), key=lambda e: (-round(e.coverage, 6), e.rank, e.start))
-        places = [(place, tuple(map(index.correct, terms(place)))) for place in question.places]
+        places = [(place, tuple(map(vocabulary.correct, terms(place)))) for place in question.places]
         return Retrieval(question, passages, ranked_evidence, [(p, t) for p, t in places if t])
 
-    def _score_sentences(self, question: Question, chunk: Chunk, index: LexicalIndex) -> list[Evidence]:
+    def _score_sentences(self, question: Question, chunk: Chunk, vocabulary: Vocabulary) -> list[Evidence]:
         """Score each sentence of a passage that fits the question's time by the question terms in it, next to
         it and in its article (rare terms weigh more)."""
-        weights = {t: index.idf(t) for t in question.terms}
+        weights = {t: vocabulary.idf(t) for t in question.terms}
         total = sum(weights.values()) or 1.0
 
         def coverage(present: set[str]) -> float:
             return sum(w * term_match(t, present) for t, w in weights.items()) / total
 
-        article_coverage = coverage(index.article_terms.get(chunk.doc_id, set()))
+        article_coverage = coverage(vocabulary.terms_of_article(chunk.doc_id))
         texts = [chunk.text[s.start - chunk.start : s.end - chunk.start] for s in chunk.sentences]
         sentence_terms = [set(terms(t)) for t in texts]
         found = []

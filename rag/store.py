@@ -26,11 +26,46 @@ from rag.ingest import Article, Chunk, Removed, chunk_article
 from rag.lexical import LexicalIndex, chunk_from_chroma, chunk_metadata, stamp_of
 from rag.timescope import Period
 
-__all__ = ["LexicalIndex", "Store", "WriteLock"]
+__all__ = ["LexicalIndex", "PassageStore", "Store", "Vocabulary", "WriteLock"]
 
 
 class Embedder(Protocol):
     def embed(self, texts: list[str]) -> list[list[float]]: ...
+
+
+class Vocabulary(Protocol):
+    """The indexed terms, which a question's words are corrected and weighed against."""
+
+    def correct(self, term: str) -> str:
+        """The indexed term closest to an unknown one; a known term stays."""
+        ...
+
+    def idf(self, term: str) -> float: ...
+
+    def terms_of_article(self, doc_id: str) -> frozenset[str]: ...
+
+
+class PassageStore(Protocol):
+    """All that answering reads from a store. The embedded store and one on a Chroma server keep the same
+    contract (tests/test_store_contract.py)."""
+
+    def dense_search(self, vector: list[float], n: int, time_key: str | None = None) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity), best first; with `time_key`, only chunks filed under that period."""
+        ...
+
+    def lexical_search(self, terms: list[str], n: int, time_key: str | None = None) -> list[str]:
+        """Chunk ids by BM25 over these terms, best first; with `time_key`, only chunks filed under that period."""
+        ...
+
+    def chunks(self, chunk_ids: Iterable[str]) -> dict[str, Chunk]:
+        """The chunks of these ids that are stored (one deleted since it was found is left out)."""
+        ...
+
+    def document(self, doc_id: str) -> StoredDocument:
+        """The whole document (DocumentNotFound if there is none)."""
+        ...
+
+    def vocabulary(self) -> Vocabulary: ...
 
 
 class SentenceTransformerEmbedder:
@@ -401,8 +436,19 @@ class Store:
         lexical.save(self.folder / "lexical")
         return self._commit(lexical)
 
+    # -- the PassageStore contract: inside `pinned(snapshot)` the lexical side reads that snapshot ------------
+
+    def lexical_search(self, terms: list[str], n: int, time_key: str | None = None) -> list[str]:
+        return self.lexical().search(terms, n, time_key)
+
+    def chunks(self, chunk_ids: Iterable[str]) -> dict[str, Chunk]:
+        held = self.lexical().by_id
+        return {i: held[i] for i in chunk_ids if i in held}
+
+    def vocabulary(self) -> Vocabulary:
+        return self.lexical()
+
     def dense_search(self, vector: list[float], n: int, time_key: str | None = None) -> list[tuple[str, float]]:
-        """(chunk id, cosine similarity), best first; `time_key` keeps chunks filed under that period."""
         count = self._chunks.count()
         if count == 0:
             return []

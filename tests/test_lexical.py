@@ -47,7 +47,7 @@ def test_an_updated_index_ranks_as_one_built_from_scratch():
         assert ranking(updated, query)[:3] == ranking(rebuilt, query)[:3], query
         assert updated.idf(query[0]) == pytest.approx(rebuilt.idf(query[0]))
     assert updated.compacted().stamp == updated.stamp
-    assert gone not in updated.article_terms and "genf" in updated.article_terms[rewritten]
+    assert not updated.terms_of_article(gone) and "genf" in updated.terms_of_article(rewritten)
 
 
 def test_an_older_snapshot_is_unchanged_by_a_later_write():
