@@ -32,7 +32,7 @@ def open_store(
 ) -> Store:
     """The store. Without `create` a missing or damaged store folder is StoreUnavailable, never made anew; with
     `writer` the single-writer lock is taken before Chroma opens the folder, so a refused writer touches nothing."""
-    embedder = embedder or SentenceTransformerEmbedder(settings.resolved_embedder_path())
+    embedder = embedder or SentenceTransformerEmbedder(settings.resolved_embedder_path(), settings.embed_max_tokens)
     lock = WriteLock(settings.store_dir / "writer.lock")
     if writer:
         if not create and settings.chroma_url is None:

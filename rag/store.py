@@ -71,8 +71,9 @@ class PassageStore(Protocol):
 class SentenceTransformerEmbedder:
     """Loads the model on first use, so opening a store (or being refused its lock) stays cheap."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, max_tokens: int | None = None) -> None:
         self.path = path
+        self.max_tokens = max_tokens  # a longer text is cut after this many tokens (None: the model's own limit)
         self._model = None
         self._loading = threading.Lock()
 
@@ -83,7 +84,10 @@ class SentenceTransformerEmbedder:
                 from transformers.utils import logging as transformers_logging
 
                 transformers_logging.disable_progress_bar()
-                self._model = SentenceTransformer(str(self.path), device="cpu")
+                model = SentenceTransformer(str(self.path), device="cpu")
+                if self.max_tokens is not None:
+                    model.max_seq_length = self.max_tokens
+                self._model = model
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         self.load()

@@ -59,3 +59,16 @@ def test_reingest_is_idempotent(real_store, real_settings):
         report = ingest_folder(real_store, ARTICLES, real_settings).report
     assert len(report.unchanged) == 5 and not (report.added or report.updated or report.removed)
     assert real_store.chunk_count() == before
+
+
+def test_the_embedder_reads_only_the_tokens_it_is_given(real_settings):
+    from rag.store import SentenceTransformerEmbedder
+
+    embedder = SentenceTransformerEmbedder(real_settings.resolved_embedder_path(), max_tokens=16)
+    opening = "Die neue Fähre verbindet Cuxhaven mit Helgoland und fährt täglich um neun Uhr"
+    ending = " ab. Der Betreiber hofft auf viele Ausflügler aus dem ganzen Land und auf gutes Wetter im Sommer."
+    short, long = embedder.embed([opening, opening + ending])
+    assert sum(a * b for a, b in zip(short, long)) > 0.999  # the words past the limit change nothing
+    full = SentenceTransformerEmbedder(real_settings.resolved_embedder_path())
+    short, long = full.embed([opening, opening + ending])
+    assert sum(a * b for a, b in zip(short, long)) < 0.99
