@@ -21,7 +21,7 @@ from rag.spans import (
 from rag.settings import Settings
 from rag.store import PassageStore
 from rag.text import fold, terms
-from rag.timescope import MONTHS, Period
+from rag.timescope import MONTHS, DateRange
 
 ABSTAIN_ANSWER = "Dazu finde ich in den Artikeln keine Antwort."
 log = logging.getLogger(__name__)
@@ -136,20 +136,16 @@ class Answerer:
         markers = "".join(f"[{c.n}]" for c in citations)
         return finish(Answer(question.text, _phrase(best.candidate.text, markers), False, citations))
 
-    def retrieve(self, question_text: str, top_k: int = 5) -> Retrieval:
-        """Passages for the question, those holding an answer of the wanted kind first."""
+    def retrieve(self, question_text: str, top_k: int = 5, dated: DateRange | None = None) -> Retrieval:
+        """Passages for the question, those holding an answer of the wanted kind first; with `dated`, only from
+        articles dated in that range."""
         question = read_question(question_text, self.aliases)
         answers_in = lambda sentence: bool(propose(sentence, question.kind, question.text))  # noqa: E731
-        return self.retriever.retrieve(question, top_k, answers_in)
+        return self.retriever.retrieve(question, top_k, answers_in, dated)
 
-    def search(
-        self, query: str, top_k: int = 5, date_from: Period | None = None, date_to: Period | None = None
-    ) -> list[Passage]:
-        """Ranked passages without an answer, limited to articles dated within [date_from, date_to]."""
-        pool = self.retrieve(query, max(top_k, self.settings.rerank_depth)).passages
-        if date_from is None and date_to is None:
-            return pool[:top_k]
-        return [p for p in pool if p.chunk.date is not None and p.chunk.date.within(date_from, date_to)][:top_k]
+    def search(self, query: str, top_k: int = 5, dated: DateRange | None = None) -> list[Passage]:
+        """Ranked passages without an answer; with `dated`, only from articles dated in that range."""
+        return self.retrieve(query, top_k, dated).passages
 
     # -- choosing the answer ---------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ import shutil
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import cologne_phonetics
@@ -27,7 +27,7 @@ from scipy import sparse
 
 from rag.ingest import Chunk
 from rag.text import TERMS_VERSION, Span, terms
-from rag.timescope import Period
+from rag.timescope import DateRange, Period
 
 K1, B = 1.5, 0.75
 _FORMAT = "rows-1"  # of the files below; with TERMS_VERSION part of every stamp
@@ -226,9 +226,11 @@ class LexicalIndex:
 
     # -- reading -------------------------------------------------------------------------------------------
 
-    def search(self, query_terms: list[str], n: int, time_key: str | None = None) -> list[str]:
-        """Ids of the `n` best chunks by BM25 (score > 0), filed under `time_key` if given. Reads the postings of
-        the query's terms, never every chunk."""
+    def search(
+        self, query_terms: list[str], n: int, time_key: str | None = None, dated: DateRange | None = None
+    ) -> list[str]:
+        """Ids of the `n` best chunks by BM25 (score > 0), filed under `time_key` and of an article `dated` in a
+        range, if given. Reads the postings of the query's terms, never every chunk."""
         found_rows, found_scores = [], []
         for term in query_terms:
             rows, counts = self._live_postings(term)
@@ -244,7 +246,9 @@ class LexicalIndex:
         chosen = []
         for i in np.argsort(-scores, kind="stable").tolist():  # best first; walks past chunks of other periods
             chunk = self._rows.chunks[rows[i]]
-            if scores[i] > 0 and (time_key is None or time_key in chunk.time_keys):
+            if scores[i] <= 0:
+                break
+            if (time_key is None or time_key in chunk.time_keys) and (dated is None or dated.admits(chunk.date)):
                 chosen.append(chunk.id)
                 if len(chosen) == n:
                     break
@@ -274,6 +278,11 @@ class LexicalIndex:
             if close:
                 return close[0]
         return term
+
+    @cached_property
+    def dates(self) -> frozenset[Period]:
+        """The dates of the articles it holds."""
+        return frozenset(self._rows.chunks[r].date for r in self._row_of.values()) - {None}
 
     def terms_of_article(self, doc_id: str) -> frozenset[str]:
         """The terms of a document's chunks (none for a document the index does not hold)."""

@@ -10,7 +10,7 @@ from rag.question import Question
 from rag.settings import Settings
 from rag.store import Embedder, PassageStore, Vocabulary
 from rag.text import term_match, terms
-from rag.timescope import fits, sentence_time
+from rag.timescope import DateRange, fits, sentence_time
 
 RRF_K = 60
 # A sentence's evidence score mixes the question terms found in it, around it, and in its whole article.
@@ -72,18 +72,22 @@ class Retriever:
         self.rerank_depth = settings.rerank_depth  # fused passages whose sentences are scored
 
     def retrieve(
-        self, question: Question, top_k: int = 5, answers_in: Callable[[str], bool] | None = None
+        self,
+        question: Question,
+        top_k: int = 5,
+        answers_in: Callable[[str], bool] | None = None,
+        dated: DateRange | None = None,
     ) -> Retrieval:
-        """The top_k passages for the question. `answers_in` tells whether a sentence holds an answer of the kind
-        asked for; passages with such a sentence rank higher."""
+        """The top_k passages for the question (with `dated`, of articles dated in that range). `answers_in` tells
+        whether a sentence holds an answer of the kind asked for; passages with such a sentence rank higher."""
         vocabulary = self.store.vocabulary()
         time_key = question.period.key if question.period else None
 
         question = replace(question, terms=tuple(vocabulary.correct(t) for t in question.terms))
-        lexical = self.store.lexical_search(list(question.terms), self.candidate_pool, time_key)
+        lexical = self.store.lexical_search(list(question.terms), self.candidate_pool, time_key, dated)
 
         vector = self.embedder.embed([question.text])[0]
-        dense = [chunk_id for chunk_id, _ in self.store.dense_search(vector, self.candidate_pool, time_key)]
+        dense = [chunk_id for chunk_id, _ in self.store.dense_search(vector, self.candidate_pool, time_key, dated)]
 
         fused = reciprocal_rank_fusion([dense, lexical])
         by_id = self.store.chunks(fused)

@@ -24,7 +24,7 @@ import numpy as np
 from rag.errors import DocumentNotFound, StoreLocked, StoreUnavailable
 from rag.ingest import Article, Chunk, Removed, chunk_article
 from rag.lexical import LexicalIndex, chunk_from_chroma, chunk_metadata, stamp_of
-from rag.timescope import Period
+from rag.timescope import DateRange, Period
 
 __all__ = ["LexicalIndex", "PassageStore", "Store", "Vocabulary", "WriteLock"]
 
@@ -49,12 +49,17 @@ class PassageStore(Protocol):
     """All that answering reads from a store. The embedded store and one on a Chroma server keep the same
     contract (tests/test_store_contract.py)."""
 
-    def dense_search(self, vector: list[float], n: int, time_key: str | None = None) -> list[tuple[str, float]]:
-        """(chunk id, cosine similarity), best first; with `time_key`, only chunks filed under that period."""
+    def dense_search(
+        self, vector: list[float], n: int, time_key: str | None = None, dated: DateRange | None = None
+    ) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity), best first; with `time_key`, only chunks filed under that period, with
+        `dated`, only chunks of articles dated in that range."""
         ...
 
-    def lexical_search(self, terms: list[str], n: int, time_key: str | None = None) -> list[str]:
-        """Chunk ids by BM25 over these terms, best first; with `time_key`, only chunks filed under that period."""
+    def lexical_search(
+        self, terms: list[str], n: int, time_key: str | None = None, dated: DateRange | None = None
+    ) -> list[str]:
+        """Chunk ids by BM25 over these terms, best first; filtered as `dense_search` is."""
         ...
 
     def chunks(self, chunk_ids: Iterable[str]) -> dict[str, Chunk]:
@@ -442,8 +447,10 @@ class Store:
 
     # -- the PassageStore contract: inside `pinned(snapshot)` the lexical side reads that snapshot ------------
 
-    def lexical_search(self, terms: list[str], n: int, time_key: str | None = None) -> list[str]:
-        return self.lexical().search(terms, n, time_key)
+    def lexical_search(
+        self, terms: list[str], n: int, time_key: str | None = None, dated: DateRange | None = None
+    ) -> list[str]:
+        return self.lexical().search(terms, n, time_key, dated)
 
     def chunks(self, chunk_ids: Iterable[str]) -> dict[str, Chunk]:
         held = self.lexical().by_id
@@ -452,14 +459,22 @@ class Store:
     def vocabulary(self) -> Vocabulary:
         return self.lexical()
 
-    def dense_search(self, vector: list[float], n: int, time_key: str | None = None) -> list[tuple[str, float]]:
+    def dense_search(
+        self, vector: list[float], n: int, time_key: str | None = None, dated: DateRange | None = None
+    ) -> list[tuple[str, float]]:
         count = self._chunks.count()
+        conditions: list[dict] = [{time_key: True}] if time_key else []
+        if dated is not None:  # Chroma compares numbers only: the dates held that lie in the range, by name
+            dates = sorted(str(d) for d in self.lexical().dates if dated.admits(d))
+            if not dates:
+                return []
+            conditions.append({"date": {"$in": dates}})
         if count == 0:
             return []
         got = self._chunks.query(
             query_embeddings=[vector],
             n_results=min(n, count),
-            where={time_key: True} if time_key else None,
+            where=conditions[0] if len(conditions) == 1 else {"$and": conditions} if conditions else None,
             include=["distances"],
         )
         return [(i, 1.0 - d) for i, d in zip(got["ids"][0], got["distances"][0])]

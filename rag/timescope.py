@@ -103,6 +103,18 @@ class Period:
         return f"{self.year}" if self.month is None else f"{self.year}-{self.month:02d}"
 
 
+@dataclass(frozen=True)
+class DateRange:
+    """Articles dated within [first, last], inclusive; an open bound admits everything on its side, and an undated
+    article lies outside every range."""
+
+    first: Period | None = None
+    last: Period | None = None
+
+    def admits(self, date: Period | None) -> bool:
+        return date is not None and date.within(self.first, self.last)
+
+
 def question_period(question: str) -> Period | None:
     """The one period a question asks about, or None when it names no year or several."""
     month_years = {Period(int(y), MONTHS[m.casefold()]) for m, y in _MONTH_YEAR.findall(question)}

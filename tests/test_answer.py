@@ -139,3 +139,20 @@ def test_the_settings_know_every_answer_feature_and_no_other():
     from rag.settings import ANSWER_FEATURES
 
     assert set(Features.__dataclass_fields__) == ANSWER_FEATURES
+
+
+def test_a_search_in_a_rare_date_range_still_fills_top_k(tmp_path, fake_embedder):
+    """The range is applied inside both searches, not to the best passages afterwards: many articles from other
+    years that match the query better must not crowd out the few from the years asked for."""
+    from rag.ingest import parse_article
+    from rag.store import Store
+    from rag.timescope import DateRange, Period
+
+    store = Store(tmp_path / "var", fake_embedder)
+    recent = [parse_article(f" date 2024-0{1 + n % 9} Die Fähre nach Helgoland fährt wieder, Fähre Nummer {n}.",
+                            f"neu{n}") for n in range(60)]  # fmt: skip
+    older = [parse_article(f" date 2016-05 Im Hafen lag eine Fähre, Liegeplatz {n}.", f"alt{n}") for n in range(3)]
+    with store.writer():
+        store.sync(recent + older)
+    found = answerer(store, FakeGenerator()).search("Fähre Helgoland", 3, DateRange(Period(2016), Period(2016)))
+    assert sorted(p.chunk.doc_id for p in found) == ["alt0", "alt1", "alt2"]

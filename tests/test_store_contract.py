@@ -14,6 +14,7 @@ from rag.errors import DocumentNotFound
 from rag.ingest import parse_article
 from rag.services import chroma_http_client
 from rag.store import PassageStore, Store
+from rag.timescope import DateRange, Period
 from tests.conftest import FakeEmbedder, free_port
 
 ARTICLES = {
@@ -86,6 +87,24 @@ def test_both_searches_keep_to_the_period_asked_for(passage_store):
     # an article is filed under the years its sentences name: the organ was silent in 2019
     assert _doc_ids(passage_store, passage_store.lexical_search(["stumm"], 5, "t_2019")) == ["orgel"]
     assert passage_store.lexical_search(["cuxhav"], 5, "t_2020") == []
+
+
+def test_both_searches_keep_to_articles_dated_in_a_range(passage_store):
+    vector = FakeEmbedder().embed(["Cuxhaven Fähre Hafen Orgel"])[0]
+    spring_2023 = DateRange(Period(2023, 3), Period(2023))
+    assert _doc_ids(passage_store, passage_store.lexical_search(["cuxhav"], 5, dated=spring_2023)) == ["faehre"]
+    assert _doc_ids(passage_store, [i for i, _ in passage_store.dense_search(vector, 5, dated=spring_2023)]) == [
+        "faehre"
+    ]
+    until_2022 = DateRange(last=Period(2022))
+    assert _doc_ids(passage_store, [i for i, _ in passage_store.dense_search(vector, 5, dated=until_2022)]) == [
+        "orgel"
+    ]
+    # both filters at once: dated in 2021, and speaking of 2019
+    assert _doc_ids(passage_store, passage_store.lexical_search(["stumm"], 5, "t_2019", until_2022)) == ["orgel"]
+    nothing_then = DateRange(Period(2010), Period(2012))
+    assert passage_store.dense_search(vector, 5, dated=nothing_then) == []
+    assert passage_store.lexical_search(["cuxhav"], 5, dated=nothing_then) == []
 
 
 def test_dense_search_returns_similarities_best_first_and_at_most_n(passage_store):

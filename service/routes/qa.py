@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
-from rag.timescope import Period
+from rag.timescope import DateRange, Period
 from service.deps import get_runtime
 from service.runtime import Runtime
 from service.schemas import (
@@ -63,6 +63,7 @@ async def _ask_events(stream: AnswerStream) -> AsyncIterator[str]:
 @router.post("/search", response_model=SearchResponse)
 def search(body: SearchRequest, runtime: Runtime = Depends(get_runtime)) -> SearchResponse:
     """Ranked passages with scores, dates and offsets; no generation, so no place in the model's queue."""
-    period = Period.parse(body.date_from), Period.parse(body.date_to)
-    passages = runtime.loaded().search(body.query, body.top_k, *period)
+    first, last = Period.parse(body.date_from), Period.parse(body.date_to)
+    dated = DateRange(first, last) if first or last else None
+    passages = runtime.loaded().search(body.query, body.top_k, dated)
     return SearchResponse(passages=[PassageModel.from_passage(p) for p in passages])
