@@ -18,7 +18,7 @@ import shutil
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from pathlib import Path
 
 import cologne_phonetics
@@ -278,11 +278,6 @@ class LexicalIndex:
             if close:
                 return close[0]
         return term
-
-    @cached_property
-    def dates(self) -> frozenset[Period]:
-        """The dates of the articles it holds."""
-        return frozenset(self._rows.chunks[r].date for r in self._row_of.values()) - {None}
 
     def terms_of_article(self, doc_id: str) -> frozenset[str]:
         """The terms of a document's chunks (none for a document the index does not hold)."""

@@ -26,6 +26,8 @@ from rag.ingest import Article, Chunk, Removed, chunk_article
 from rag.lexical import LexicalIndex, chunk_from_chroma, chunk_metadata, stamp_of
 from rag.timescope import DateRange, Period
 
+DENSE_FILTER_DEPTH = 1000  # nearest chunks a time filter picks from (see Store.dense_search)
+
 __all__ = ["LexicalIndex", "PassageStore", "Store", "Vocabulary", "WriteLock"]
 
 
@@ -462,21 +464,22 @@ class Store:
     def dense_search(
         self, vector: list[float], n: int, time_key: str | None = None, dated: DateRange | None = None
     ) -> list[tuple[str, float]]:
-        count = self._chunks.count()
-        conditions: list[dict] = [{time_key: True}] if time_key else []
-        if dated is not None:  # Chroma compares numbers only: the dates held that lie in the range, by name
-            dates = sorted(str(d) for d in self.lexical().dates if dated.admits(d))
-            if not dates:
-                return []
-            conditions.append({"date": {"$in": dates}})
-        if count == 0:
-            return []
-        got = self._chunks.query(
-            query_embeddings=[vector],
-            n_results=min(n, count),
-            where=conditions[0] if len(conditions) == 1 else {"$and": conditions} if conditions else None,
-            include=["distances"],
-        )
+        if time_key is None and dated is None:
+            return self._nearest(vector, n)
+        # Chroma's `where` scans its metadata table: 150-200 ms at 100k chunks, whatever it keeps, against 10 ms
+        # for the nearest 1,000 unfiltered. So the filter runs here, over those; a period too rare to be among
+        # them is left to the BM25 side, which masks exactly.
+        nearest = self._nearest(vector, max(n, DENSE_FILTER_DEPTH))
+        held = self.chunks(i for i, _ in nearest)
+
+        def admitted(chunk: Chunk) -> bool:
+            return (time_key is None or time_key in chunk.time_keys) and (dated is None or dated.admits(chunk.date))
+
+        return [(i, similarity) for i, similarity in nearest if i in held and admitted(held[i])][:n]
+
+    def _nearest(self, vector: list[float], n: int) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity) of the `n` nearest chunks, best first."""
+        got = self._chunks.query(query_embeddings=[vector], n_results=n, include=["distances"])
         return [(i, 1.0 - d) for i, d in zip(got["ids"][0], got["distances"][0])]
 
 

@@ -154,3 +154,14 @@ def test_a_write_shows_in_every_read(passage_store):
         passage_store.document("orgel")
     vector = FakeEmbedder().embed(["Orgel Dorfkirche Wittstock"])[0]
     assert "orgel" not in _doc_ids(passage_store, [i for i, _ in passage_store.dense_search(vector, 10)])
+
+
+def test_a_time_filter_keeps_n_chunks_of_the_period_though_others_are_nearer(passage_store):
+    others = [parse_article(f" date 2022-0{1 + k % 9} Die Fähre nach Helgoland, Fahrt {k}.", f"f{k}") for k in range(40)]
+    with passage_store.writer():
+        passage_store.sync(others, prune=False)
+    vector = FakeEmbedder().embed(["Die Fähre nach Helgoland, Fahrt"])[0]
+    nearest = passage_store.dense_search(vector, 3)
+    assert all(d.startswith("f") for d in _doc_ids(passage_store, [i for i, _ in nearest]))
+    in_2023 = [i for i, _ in passage_store.dense_search(vector, 2, "t_2023")]
+    assert sorted(_doc_ids(passage_store, in_2023)) == ["faehre", "hafen"]
