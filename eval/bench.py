@@ -1,6 +1,9 @@
 """`make bench`: cold start to ready, and warm /v1/ask latency, against a real `rag serve` on loopback.
 
-python -m eval.bench [--rounds 2] [--port 0]
+python -m eval.bench [--rounds 2] [--remote]
+
+With --remote the model runs in its own `rag serve-model` process and `rag serve` uses it (RAG_LLM_URL), as in the
+client/server deployment; cold start then counts from the moment both are started.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ def memory_mb(pid: int, field: str = "VmRSS") -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=2, help="passes over the gold questions")
+    parser.add_argument("--remote", action="store_true", help="the model on its own server (rag serve-model)")
     parser.add_argument("--out", type=Path, default=HERE / "reports")
     args = parser.parse_args(argv)
 
@@ -46,9 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "RAG_PORT": str(port), "HF_HUB_OFFLINE": "1"}
     started = time.perf_counter()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    servers = []
+    if args.remote:
+        model_port = free_port()
+        env["RAG_LLM_URL"] = f"http://127.0.0.1:{model_port}"
+        servers.append(_start(["serve-model", "--port", str(model_port)], env))
+    server = _start(["serve"], env)
+    servers.append(server)
     try:
         while True:
             try:
@@ -56,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                     break
             except httpx.TransportError:
                 pass
-            if server.poll() is not None or time.perf_counter() - started > 120:
+            if any(p.poll() is not None for p in servers) or time.perf_counter() - started > 120:
                 print("bench: the server did not become ready", file=sys.stderr)
                 return 1
             time.sleep(0.05)
@@ -76,10 +84,12 @@ def main(argv: list[str] | None = None) -> int:
                     stages[stage].append(value)
         rss = memory_mb(server.pid)
     finally:
-        server.terminate()
-        server.wait(20)
+        for process in servers:
+            process.terminate()
+            process.wait(20)
 
     result = {
+        "mode": "remote model (rag serve-model)" if args.remote else "embedded model",
         "cold_start_to_ready_s": round(cold_start, 2),
         "requests": len(walls),
         "ask_p50_ms": round(statistics.median(walls)),
@@ -94,6 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     (args.out / f"bench-{stamp}.json").write_text(json.dumps(result, indent=2), "utf-8")
     return 0
+
+
+def _start(command: list[str], env: dict) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "rag.cli", *command], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 if __name__ == "__main__":

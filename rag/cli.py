@@ -1,4 +1,4 @@
-"""Command line: `rag ingest [PATH]`, `rag ask "…" [--json]`, `rag serve`."""
+"""Command line: `rag ingest [PATH]`, `rag ask "…" [--json]`, `rag serve`, `rag serve-model`."""
 
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("--top-k", type=int, default=None)
     ask.add_argument("--json", action="store_true", help="print the API's JSON answer")
     commands.add_parser("serve", help="serve the HTTP API")
+    serve_model = commands.add_parser("serve-model", help="serve the language model alone, for RAG_LLM_URL")
+    serve_model.add_argument("--host", default="127.0.0.1")
+    serve_model.add_argument("--port", type=int, default=8080)
     args = parser.parse_args(argv)
 
     try:
@@ -30,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
             return _ingest(settings, args.path or settings.articles_dir)
         if args.command == "ask":
             return _ask(settings, args.question, args.top_k or settings.top_k, args.json)
+        if args.command == "serve-model":
+            return _serve_model(settings, args.host, args.port)
         return _serve(settings)
     except ValidationError as exc:
         print(f"rag: invalid settings: {exc}", file=sys.stderr)
@@ -103,6 +108,17 @@ def _serve(settings: Settings) -> int:
         signal.signal(stop_signal, lambda *_: None)
     server.run()
     return 0 if server.started else 1
+
+
+def _serve_model(settings: Settings, host: str, port: int) -> int:
+    import uvicorn
+
+    from rag.llm import LlamaGenerator
+    from service.model_app import create_model_app
+
+    generator = LlamaGenerator(settings.resolved_llm_path(), threads=settings.llm_threads, context=settings.llm_context)
+    uvicorn.run(create_model_app(generator), host=host, port=port, log_level="info")
+    return 0
 
 
 if __name__ == "__main__":

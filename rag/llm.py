@@ -10,11 +10,14 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from rag.errors import Cancelled
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class Generator(Protocol):
@@ -177,29 +180,42 @@ def _log_sum_exp(rows: np.ndarray) -> np.ndarray:
 
 
 class RemoteGenerator:
-    """An OpenAI-compatible completion server as the model (llama-cpp-python's `python -m llama_cpp.server`,
-    started with `--logits_all true`).
+    """The model on another server.
 
-    The server returns log-probabilities only for tokens it generates, and echoing a whole prompt's costs it
-    seconds, so each continuation token is generated on purpose: forced with a logit bias, its log-probability
-    is read from `logprobs` (computed before the bias). The prompt's cache on the server is reused between calls.
+    `rag serve-model` scores all of a question's candidates in one `POST /v1/score`, as fast as in-process but for
+    the round trip. Any other OpenAI-compatible completion server (llama-cpp-python's `python -m llama_cpp.server
+    --logits_all true`) is used token by token: each continuation token is forced with a logit bias and its
+    log-probability read from `logprobs` (computed before the bias); that server spends about 0.4 s on each.
     """
 
     FORCE = 100  # logit bias that makes the wanted token the only choice
 
-    def __init__(self, base_url: str, timeout: float = 120.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 120.0, client: httpx.Client | None = None) -> None:
         import httpx
 
         self.name = f"remote:{base_url}"
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+        self._http = client or httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
         self._lock = threading.Lock()
-        self._bos = self._tokenize("")
+        self._scores_in_one_request: bool | None = None  # whether the server has /v1/score; asked on first use
+        self._bos: list[int] | None = None
 
     def chat_prompt(self, user_message: str) -> str | None:
         return None  # the server applies no template to raw completions; the completion prompt is used
 
     def logprobs(
         self, prompt: str, continuations: list[str], cancel: threading.Event | None = None
+    ) -> list[list[float]]:
+        _raise_if_withdrawn(cancel)
+        if self._scores_in_one_request is not False:
+            response = self._http.post("/v1/score", json={"prompt": prompt, "continuations": continuations})
+            self._scores_in_one_request = response.status_code != 404
+            if self._scores_in_one_request:
+                response.raise_for_status()
+                return response.json()["logprobs"]
+        return self._forced_logprobs(prompt, continuations, cancel)
+
+    def _forced_logprobs(
+        self, prompt: str, continuations: list[str], cancel: threading.Event | None
     ) -> list[list[float]]:
         scores = []
         with self._lock:
@@ -214,11 +230,16 @@ class RemoteGenerator:
         return scores
 
     def _tokenize(self, text: str) -> list[int]:
+        """The text's tokens without the BOS token the server puts first."""
+        if self._bos is None:
+            self._bos = self._server_tokens("")
+        tokens, bos = self._server_tokens(text), self._bos
+        return tokens[len(bos) :] if bos and tokens[: len(bos)] == bos else tokens
+
+    def _server_tokens(self, text: str) -> list[int]:
         response = self._http.post("/extras/tokenize", json={"input": text})
         response.raise_for_status()
-        tokens = response.json()["tokens"]
-        bos = getattr(self, "_bos", [])
-        return tokens[len(bos) :] if bos and tokens[: len(bos)] == bos else tokens
+        return response.json()["tokens"]
 
     def _forced(self, prompt: str, token: int) -> tuple[str, float]:
         response = self._http.post(

@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = runtime
     app.add_middleware(RequestGuard, document_bytes=settings.max_document_bytes)
     app.add_middleware(ShedWhenFull, runtime=runtime)  # outermost: a surplus question is refused before it is read
-    _add_error_handlers(app)
+    add_error_handlers(app)
 
     @app.get("/health", response_model=Health, tags=["ops"])
     async def health() -> Health:  # on the event loop: it answers while every worker thread is busy
@@ -95,7 +95,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     return app
 
 
-def _add_error_handlers(app: FastAPI) -> None:
+def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RagError)
     async def rag_error(request: Request, exc: RagError) -> JSONResponse:
         status = status_of(exc)

