@@ -93,7 +93,8 @@ class Retriever:
         by_id = self.store.chunks(fused)
         pool = [i for i in sorted(fused, key=fused.__getitem__, reverse=True) if i in by_id]
         pool = pool[: max(top_k, self.rerank_depth)]
-        scored = [self._score_sentences(question, by_id[i], vocabulary) for i in pool]
+        coverage = _Coverage(question, vocabulary)
+        scored = [self._score_sentences(question, by_id[i], coverage) for i in pool]
         # rerank the fused pool by each passage's best sentence: the passage that states the answer comes first
         top = max((e.coverage for sentences in scored for e in sentences), default=0.0)
 
@@ -121,16 +122,10 @@ class Retriever:
         places = [(place, tuple(map(vocabulary.correct, terms(place)))) for place in question.places]
         return Retrieval(question, passages, ranked_evidence, [(p, t) for p, t in places if t])
 
-    def _score_sentences(self, question: Question, chunk: Chunk, vocabulary: Vocabulary) -> list[Evidence]:
+    def _score_sentences(self, question: Question, chunk: Chunk, coverage: _Coverage) -> list[Evidence]:
         """Score each sentence of a passage that fits the question's time by the question terms in it, next to
         it and in its article (rare terms weigh more)."""
-        weights = {t: vocabulary.idf(t) for t in question.terms}
-        total = sum(weights.values()) or 1.0
-
-        def coverage(present: set[str]) -> float:
-            return sum(w * term_match(t, present) for t, w in weights.items()) / total
-
-        article_coverage = coverage(vocabulary.terms_of_article(chunk.doc_id))
+        article_coverage = coverage.of_article(chunk.doc_id)
         texts = [chunk.text[s.start - chunk.start : s.end - chunk.start] for s in chunk.sentences]
         sentence_terms = [set(terms(t)) for t in texts]
         found = []
@@ -147,3 +142,22 @@ class Retriever:
             )
             found.append(Evidence(chunk.doc_id, span.start, span.end, texts[i], score, rank=0))
         return found
+
+
+class _Coverage:
+    """The idf-weighted share of the question's terms found in a set of terms; an article's share is worked out
+    once per question, since the pool often holds several of its chunks and its vocabulary is large."""
+
+    def __init__(self, question: Question, vocabulary: Vocabulary) -> None:
+        self.vocabulary = vocabulary
+        self.weights = {t: vocabulary.idf(t) for t in question.terms}
+        self.total = sum(self.weights.values()) or 1.0
+        self.articles: dict[str, float] = {}
+
+    def __call__(self, present: set[str] | frozenset[str]) -> float:
+        return sum(w * term_match(t, present) for t, w in self.weights.items()) / self.total
+
+    def of_article(self, doc_id: str) -> float:
+        if doc_id not in self.articles:
+            self.articles[doc_id] = self(self.vocabulary.terms_of_article(doc_id))
+        return self.articles[doc_id]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -62,18 +63,27 @@ def _term(word: str) -> str | None:
     return _stemmer().stemWord(lemma)
 
 
-def term_match(query_term: str, present: set[str]) -> float:
+def term_match(query_term: str, present: AbstractSet[str]) -> float:
     """1 for the term itself, 0.7 for a German compound that contains it or that it contains
     ("haft" in "haftstraf", "krisengesprach" ending in "gesprach"), else 0."""
     if query_term in present:
         return 1.0
-    if len(query_term) >= 4:
-        for word in present:
-            if len(word) >= 4 and (word.startswith(query_term) or word.endswith(query_term)):
-                return 0.7
-            if len(word) >= 5 and (query_term.startswith(word) or query_term.endswith(word)):
-                return 0.7
-    return 0.0
+    if len(query_term) < 4:
+        return 0.0
+    # a present word starting or ending with the term: a substring search over all of them at once, since an
+    # article's terms run to thousands
+    joined = _joined(present) if isinstance(present, frozenset) else _join(present)
+    if f"\0{query_term}" in joined or f"{query_term}\0" in joined:
+        return 0.7
+    parts = range(5, len(query_term))  # a present word of 5 letters or more that starts or ends the term
+    return 0.7 if any(query_term[:n] in present or query_term[-n:] in present for n in parts) else 0.0
+
+
+def _join(words: AbstractSet[str]) -> str:
+    return "\0" + "\0".join(words) + "\0"
+
+
+_joined = lru_cache(maxsize=256)(_join)  # an article's terms: a frozenset, read again for every chunk and question
 
 
 @dataclass(frozen=True)

@@ -156,3 +156,15 @@ def test_a_search_in_a_rare_date_range_still_fills_top_k(tmp_path, fake_embedder
         store.sync(recent + older)
     found = answerer(store, FakeGenerator()).search("Fähre Helgoland", 3, DateRange(Period(2016), Period(2016)))
     assert sorted(p.chunk.doc_id for p in found) == ["alt0", "alt1", "alt2"]
+
+
+def test_search_ranks_by_evidence_without_tagging_sentences_for_an_answer(filled_store, monkeypatch):
+    """Reading sentences for an answer's shape (the tagger) was half of a search's time, and a search gives none."""
+    import rag.answer
+
+    def no_tagging(*args, **kwargs):
+        raise AssertionError("search read the sentences for an answer")
+
+    monkeypatch.setattr(rag.answer, "propose", no_tagging)
+    found = answerer(filled_store, FakeGenerator()).search("Treffen Blinken Lawrow Genf", 3)
+    assert found and found[0].chunk.doc_id in GENEVA_ARTICLES

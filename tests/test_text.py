@@ -1,4 +1,6 @@
-from rag.text import fold, sentence_spans, terms
+import pytest
+
+from rag.text import fold, sentence_spans, term_match, terms
 
 
 def sentences(text: str) -> list[str]:
@@ -47,3 +49,22 @@ def test_terms_lemmatise_stem_and_drop_function_words():
     assert set(terms("Das Gespräch hat zehn Minuten gedauert")) == set(terms("Gespräche dauerten zehn Minuten"))
     assert not {"wo", "und", "sich"} & set(terms("Wo und sich"))
     assert set(terms("G20-Treffen")) >= {"g20treff", "g20", "treff"}
+
+
+@pytest.mark.parametrize("container", [set, frozenset])
+@pytest.mark.parametrize(
+    ("term", "present", "expected"),
+    [
+        ("haft", {"haftstraf", "urteil"}, 0.7),  # a compound that starts with the term
+        ("gesprach", {"krisengesprach"}, 0.7),  # ... or ends with it
+        ("krisengesprach", {"gesprach"}, 0.7),  # the term is a compound of a present word
+        ("krisengesprach", {"krise"}, 0.7),
+        ("krisengesprach", {"risen"}, 0.0),  # inside, neither start nor end
+        ("haft", {"haft"}, 1.0),
+        ("haf", {"hafen"}, 0.0),  # too short to stand in a compound
+        ("krisengesprach", {"kris"}, 0.0),  # a part under five letters does not count
+        ("treff", set(), 0.0),
+    ],
+)
+def test_term_match_finds_german_compounds_either_way(term, present, expected, container):
+    assert term_match(term, container(present)) == expected
