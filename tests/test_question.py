@@ -18,6 +18,9 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
         ("In welchem Jahr wurde die Universität gegründet?", AnswerKind.TIME),
         ("Wie lange dauerte das Gespräch?", AnswerKind.DURATION),
         ("Wie viele Soldaten sind in Estland?", AnswerKind.NUMBER),
+        ("Zu wie vielen Jahren Haft wurde er verurteilt?", AnswerKind.DURATION),  # dative plural
+        ("Nach wie vielen Tagen endete der Streik?", AnswerKind.DURATION),
+        ("Wie viele Tagesordnungspunkte gab es?", AnswerKind.NUMBER),
         ("Wie hoch ist der Turm?", AnswerKind.NUMBER),
         ("Mit wem sprach Lawrow?", AnswerKind.PERSON),
         ("Warum wurde das Spiel verschoben?", AnswerKind.REASON),
