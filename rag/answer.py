@@ -16,7 +16,7 @@ from rag.llm import Generator
 from rag.question import AnswerKind, Question, load_aliases, read_question
 from rag.retrieve import NEAR_BEST, Evidence, Passage, Retrieval, Retriever
 from rag.spans import (
-    CLOCK, LOCATIVE, WEEKDAYS, Candidate, asked_beside, asked_in_clause, is_word, propose, proximity, says,
+    CLOCK, LOCATIVE, WEEKDAYS, Candidate, asked_beside, asked_in_clause, is_word, propose, proximity, repeats,
 )  # fmt: skip
 from rag.settings import Settings
 from rag.store import PassageStore
@@ -284,7 +284,7 @@ def features(candidate: Candidate, evidence: Evidence, question: Question, top: 
         open_kind_fit=0.0 if typed else fit,
         name=float(candidate.has_name),
         number=float(candidate.has_number),
-        repeats_question=sum(says(t, asked) for t in words) / max(1, len(words)),
+        repeats_question=sum(repeats(t, asked) for t in words) / max(1, len(words)),
         length=math.log(candidate.words),
     )
 

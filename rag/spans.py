@@ -271,8 +271,16 @@ def is_word(token: Token) -> bool:
 
 
 def says(token: Token, asked: set[str]) -> bool:
-    """Whether the token is one of the question's words (`asked`: its terms)."""
+    """Whether the token is one of the question's words (`asked`: its terms), or a part of it is ("Broncos" of
+    "Broncos-Franchise")."""
     return bool(set(terms(token.text)) & asked)
+
+
+def repeats(token: Token, asked: set[str]) -> bool:
+    """Whether the token as a whole is one of the question's words: "Hockeyschläger-Diagramm" answers "Wie lautet
+    der Spitzname des Diagramms?", though its last part is asked."""
+    found = terms(token.text)
+    return bool(found) and found[0] in asked
 
 
 def _trimmed(tokens: tuple[Token, ...], i: int, j: int, asked: set[str]) -> tuple[int, int]:
@@ -285,7 +293,7 @@ def _trimmed(tokens: tuple[Token, ...], i: int, j: int, asked: set[str]) -> tupl
         return tokens[n].text == "Uhr" and n > 0 and tokens[n - 1].tag == "CARD"
 
     def dropped(n: int) -> bool:
-        return joiner(tokens[n]) or not is_word(tokens[n]) or says(tokens[n], asked)
+        return joiner(tokens[n]) or not is_word(tokens[n]) or repeats(tokens[n], asked)
 
     while i < j and dropped(i):
         i += 1

@@ -118,3 +118,9 @@ def test_a_candidate_knows_the_preposition_its_phrase_hangs_on():
     assert found["Plan"] == "gegen"
     assert found["Einigung"] == "zu"  # "zur" is "zu der"
     assert found["Streik"] == ""  # the subject hangs on no preposition
+
+
+def test_a_compound_that_ends_in_the_asked_word_is_an_answer_not_a_repeat():
+    found = texts("Die Grafik wurde als Hockeyschläger-Diagramm bekannt.", AnswerKind.THING, "Wie hieß das Diagramm?")
+    assert "Hockeyschläger-Diagramm" in found
+    assert "Diagramm" not in texts("Das Diagramm wurde bekannt.", AnswerKind.THING, "Wie hieß das Diagramm?")
