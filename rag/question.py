@@ -27,7 +27,8 @@ class AnswerKind(StrEnum):
 # The wh-phrase decides the kind; the first pattern that matches wins. These are German and English question
 # words, not knowledge of any article.
 _KIND_PATTERNS: list[tuple[AnswerKind, str]] = [
-    (AnswerKind.DURATION, r"wie lange|wie viele[nr]? (?:jahre?n?|monate?n?|wochen|tage?n?|stunden|minuten|sekunden)|how long"),
+    (AnswerKind.DURATION, r"wie lange|how long"
+                          r"|wie viele[nr]? (?:jahre?n?|monate?n?|wochen|tage?n?|stunden|minuten|sekunden)"),
     (AnswerKind.TIME, r"wann|seit wann|bis wann|in welche[mnr]? (?:jahr|jahrhundert|jahrzehnt|monat|zeit|epoche|phase)"
                       r"|an welche[mnr]? (?:tag|wochentag|datum)|um wie ?viel uhr|zu welche[mnr]? zeit"
                       r"|welche[mnr]? (?:jahr|jahrhundert|datum|monat|wochentag)|when|what time|which (?:year|day)"),

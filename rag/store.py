@@ -10,8 +10,9 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import logging
 import threading
-import time
+import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from rag.errors import DocumentNotFound, StoreLocked, StoreUnavailable
 from rag.ingest import Article, Chunk, Removed, chunk_article
 from rag.lexical import LexicalIndex, chunk_from_chroma, chunk_metadata, stamp_of
 from rag.timescope import DateRange, Period
+
+log = logging.getLogger(__name__)
 
 DENSE_FILTER_DEPTH = 1000  # nearest chunks a time filter picks from (see Store.dense_search)
 
@@ -201,7 +204,9 @@ class Store:
         self._compact_share = compact_share
         self.embedder = embedder
         self._recheck_seconds = recheck_seconds
-        self._checked_at = time.monotonic()
+        self._watching = threading.Lock()
+        self._watcher: threading.Thread | None = None
+        self._closed = threading.Event()
         self._lock = lock or WriteLock(folder / "writer.lock")
         must_exist = client is None and not create
         try:
@@ -428,14 +433,36 @@ class Store:
         pinned: Snapshot | None = getattr(self._pinned, "snapshot", None)
         if pinned is not None:
             return pinned.lexical
-        due = self._recheck_seconds is not None and time.monotonic() - self._checked_at > self._recheck_seconds
-        if self._snapshot is None or due:
-            self._checked_at = time.monotonic()
-            stamp = _stamp(self._chunks.get(include=[])["ids"])
-            if self._snapshot is None or self._snapshot.lexical.stamp != stamp:
-                loaded = LexicalIndex.load(self.folder / "lexical", stamp)
-                return self._commit(loaded) if loaded is not None else self.refresh_lexical()
+        if self._snapshot is None:
+            self.recheck()
+            self._watch_other_writers()
         return self._snapshot.lexical
+
+    def recheck(self) -> None:
+        """Make the BM25 index match the chunks Chroma holds now: the persisted one if its stamp fits, else a
+        rebuild."""
+        stamp = _stamp(self._chunks.get(include=[])["ids"])
+        if self._snapshot is None or self._snapshot.lexical.stamp != stamp:
+            loaded = LexicalIndex.load(self.folder / "lexical", stamp)
+            self._commit(loaded) if loaded is not None else self.refresh_lexical()
+
+    def _watch_other_writers(self) -> None:
+        """With a shared Chroma server, recheck every `recheck_seconds` in a thread of its own: re-reading every
+        chunk id takes 0.2 s and more at 100k chunks, which no question should wait for."""
+        with self._watching:
+            if self._recheck_seconds is None or self._watcher is not None or self._closed.is_set():
+                return
+            self._watcher = threading.Thread(
+                target=_watch, args=(weakref.ref(self), self._recheck_seconds, self._closed),
+                name="chroma-watch", daemon=True,
+            )  # fmt: skip
+            self._watcher.start()
+
+    def close(self) -> None:
+        """Stop watching for other writers (the Chroma client needs no closing)."""
+        self._closed.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=30)
 
     def refresh_lexical(self) -> LexicalIndex:
         """Rebuild the index from every chunk in Chroma: at first, or when the persisted one does not match."""
@@ -507,6 +534,20 @@ def _document_from_chroma(doc_id: str, text: str, metadata: dict) -> StoredDocum
 
 def _stamp(ids: Iterable[str]) -> str:
     return stamp_of(ids)
+
+
+def _watch(store: weakref.ref[Store], interval: float, closed: threading.Event) -> None:
+    """Recheck the store every `interval` seconds until it is closed or gone (a weak reference, so a store
+    nobody closed still goes)."""
+    while not closed.wait(interval):
+        watched = store()
+        if watched is None:
+            return
+        try:
+            watched.recheck()
+        except Exception:  # a server away for a moment: the next round tries again; questions read the last index
+            log.warning("could not recheck the chunks on the Chroma server", exc_info=True)
+        del watched
 
 
 def _batches(changed: list[tuple[Article, list[Chunk]]], chunks: int) -> Iterator[list[tuple[Article, list[Chunk]]]]:

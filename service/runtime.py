@@ -150,6 +150,7 @@ class Runtime:
                 inquiry.cancel.set()
         self._workers.shutdown(wait=False, cancel_futures=True)
         if self.store is not None:
+            self.store.close()
             self.store.release_writer()
 
     # -- questions -------------------------------------------------------------------------------------------

@@ -127,3 +127,40 @@ def test_a_crash_mid_ingest_is_repaired_by_the_next_one(tmp_path, fake_embedder,
     assert report.unchanged == ["000_73fb6efb81153680"] and len(report.added) == 4
     assert sorted(c.id for c in repaired.lexical().chunks) == sorted(c.id for c in clean.lexical().chunks)
     assert repaired.chunk_count() == clean.chunk_count()
+
+
+def test_a_replica_sees_another_replicas_writes_without_a_question_waiting_for_the_check(
+    tmp_path, fake_embedder, monkeypatch
+):
+    """Two replicas on one Chroma: the reader notices the writer's article in its own thread, and no question
+    reads every chunk id (0.2 s and more at 100k chunks) to find out."""
+    import threading
+    import time
+
+    import chromadb
+
+    import rag.store
+
+    settings = chromadb.Settings(anonymized_telemetry=False)
+    client = chromadb.PersistentClient(path=str(tmp_path / "chroma"), settings=settings)
+    reader = Store(tmp_path / "reader", fake_embedder, client, recheck_seconds=0.05)
+    writer = Store(tmp_path / "writer", fake_embedder, client)
+    assert reader.lexical_search(["orgel"], 5) == [] and writer.lexical_search(["orgel"], 5) == []  # both loaded
+    checked_in: list[str] = []
+    stamp = rag.store._stamp
+    def recorded_stamp(ids):
+        checked_in.append(threading.current_thread().name)
+        return stamp(ids)
+
+    monkeypatch.setattr(rag.store, "_stamp", recorded_stamp)
+
+    with writer.writer():
+        writer.sync([parse_article("Die Orgel der Kirche wurde geweiht.", "orgel")])
+    deadline = time.monotonic() + 10
+    while not reader.lexical_search(["orgel"], 5) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert reader.chunks(reader.lexical_search(["orgel"], 5))
+    assert checked_in and set(checked_in) == {"chroma-watch"}
+
+    reader.close()
+    assert not any(t.name == "chroma-watch" and t.is_alive() for t in threading.enumerate())

@@ -57,7 +57,7 @@ def _on_server(tmp_path: Path, request) -> Store:
     for name in ("chunks", "documents"):  # each test starts from an empty server
         if name in {c.name for c in client.list_collections()}:
             client.delete_collection(name)
-    return Store(tmp_path / "cache", FakeEmbedder(), client, recheck_seconds=0.0)
+    return Store(tmp_path / "cache", FakeEmbedder(), client, recheck_seconds=0.2)
 
 
 @pytest.fixture(params=["embedded", pytest.param("chroma-server", marks=pytest.mark.integration)])
@@ -65,7 +65,8 @@ def passage_store(request, tmp_path) -> Store:
     store = Store(tmp_path / "var", FakeEmbedder()) if request.param == "embedded" else _on_server(tmp_path, request)
     with store.writer():
         store.sync([parse_article(raw, doc_id) for doc_id, raw in ARTICLES.items()])
-    return store
+    yield store
+    store.close()
 
 
 def _doc_ids(store: PassageStore, chunk_ids: list[str]) -> list[str]:
