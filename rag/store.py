@@ -204,6 +204,7 @@ class Store:
         self._compact_share = compact_share
         self.embedder = embedder
         self._recheck_seconds = recheck_seconds
+        self._writing = threading.Lock()  # held by this process's writes
         self._watching = threading.Lock()
         self._watcher: threading.Thread | None = None
         self._closed = threading.Event()
@@ -264,41 +265,43 @@ class Store:
     ) -> SyncReport:
         """Make the store hold exactly these articles (with `prune`: and the ids in `keep`), writing only what
         changed: changed articles in batches, then the BM25 index by the chunks written."""
-        articles = list(articles)
-        known = self._document_hashes(None if prune else [a.doc_id for a in articles])
-        report = SyncReport()
-        before = self.lexical()  # the index Chroma held before this write: it is updated by what changes
-        changed: list[tuple[Article, list[Chunk]]] = []
-        for article in articles:
-            if known.get(article.doc_id) == article.content_hash:
-                report.unchanged.append(article.doc_id)
-            else:
-                changed.append((article, chunk_article(article, chunk_chars, overlap_sentences)))
-                (report.updated if article.doc_id in known else report.added).append(article.doc_id)
-        bar = _progress(len(changed)) if progress and changed else None
-        for batch in _batches(changed, self._batch_chunks):
-            self._write_articles(batch)
-            if bar is not None:
-                bar.update(len(batch))
-        if prune:
-            keep = keep | {a.doc_id for a in articles}
-            for doc_id in sorted(set(known) - keep):
-                self._delete_article(doc_id)
-                report.removed.append(doc_id)
-        if changed or report.removed:
-            written = [c for _, chunks in changed for c in chunks]
-            self._update_lexical(before, written, [a.doc_id for a, _ in changed] + report.removed)
-        return report
+        with self._writing:  # the watcher waits: midway through a write, Chroma and the index differ
+            articles = list(articles)
+            known = self._document_hashes(None if prune else [a.doc_id for a in articles])
+            report = SyncReport()
+            before = self.lexical()  # the index Chroma held before this write: it is updated by what changes
+            changed: list[tuple[Article, list[Chunk]]] = []
+            for article in articles:
+                if known.get(article.doc_id) == article.content_hash:
+                    report.unchanged.append(article.doc_id)
+                else:
+                    changed.append((article, chunk_article(article, chunk_chars, overlap_sentences)))
+                    (report.updated if article.doc_id in known else report.added).append(article.doc_id)
+            bar = _progress(len(changed)) if progress and changed else None
+            for batch in _batches(changed, self._batch_chunks):
+                self._write_articles(batch)
+                if bar is not None:
+                    bar.update(len(batch))
+            if prune:
+                keep = keep | {a.doc_id for a in articles}
+                for doc_id in sorted(set(known) - keep):
+                    self._delete_article(doc_id)
+                    report.removed.append(doc_id)
+            if changed or report.removed:
+                written = [c for _, chunks in changed for c in chunks]
+                self._update_lexical(before, written, [a.doc_id for a, _ in changed] + report.removed)
+            return report
 
     def put(self, article: Article, chunk_chars: int = 700, overlap_sentences: int = 1) -> SyncReport:
         return self.sync([article], prune=False, chunk_chars=chunk_chars, overlap_sentences=overlap_sentences)
 
     def delete(self, doc_id: str) -> None:
-        if not self._document_hashes([doc_id]):
-            raise DocumentNotFound(f"no document {doc_id!r}")
-        before = self.lexical()
-        self._delete_article(doc_id)
-        self._update_lexical(before, [], [doc_id])
+        with self._writing:
+            if not self._document_hashes([doc_id]):
+                raise DocumentNotFound(f"no document {doc_id!r}")
+            before = self.lexical()
+            self._delete_article(doc_id)
+            self._update_lexical(before, [], [doc_id])
 
     def _write_articles(self, batch: list[tuple[Article, list[Chunk]]]) -> None:
         # new chunks first, then stale ones out, and the document records last: a record marks its article as
@@ -446,6 +449,14 @@ class Store:
             loaded = LexicalIndex.load(self.folder / "lexical", stamp)
             self._commit(loaded) if loaded is not None else self.refresh_lexical()
 
+    def _recheck_between_writes(self) -> None:
+        """The watcher's round, skipped while this process writes: midway, Chroma and the index differ."""
+        if self._writing.acquire(blocking=False):
+            try:
+                self.recheck()
+            finally:
+                self._writing.release()
+
     def _watch_other_writers(self) -> None:
         """With a shared Chroma server, recheck every `recheck_seconds` in a thread of its own: re-reading every
         chunk id takes 0.2 s and more at 100k chunks, which no question should wait for."""
@@ -544,7 +555,7 @@ def _watch(store: weakref.ref[Store], interval: float, closed: threading.Event) 
         if watched is None:
             return
         try:
-            watched.recheck()
+            watched._recheck_between_writes()
         except Exception:  # a server away for a moment: the next round tries again; questions read the last index
             log.warning("could not recheck the chunks on the Chroma server", exc_info=True)
         del watched

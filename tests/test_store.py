@@ -164,3 +164,28 @@ def test_a_replica_sees_another_replicas_writes_without_a_question_waiting_for_t
 
     reader.close()
     assert not any(t.name == "chroma-watch" and t.is_alive() for t in threading.enumerate())
+
+
+def test_the_watcher_never_rebuilds_the_index_midway_through_this_replicas_own_write(
+    tmp_path, fake_embedder, monkeypatch
+):
+    """Midway through a write Chroma holds chunks the index does not yet: a rebuild then would read every chunk
+    for nothing (again and again during a long ingest)."""
+    import time
+
+    class SlowEmbedder:
+        def embed(self, texts):
+            time.sleep(0.05)
+            return fake_embedder.embed(texts)
+
+    store = Store(tmp_path / "var", SlowEmbedder(), recheck_seconds=0.01, batch_chunks=1)
+    store.lexical()  # loaded, and the watcher started
+    rebuilds = []
+    monkeypatch.setattr(Store, "refresh_lexical", lambda self: rebuilds.append(1))
+    articles = [parse_article(f"Artikel {n} über die Fähre nach Helgoland.", f"a{n}") for n in range(10)]
+    with store.writer():
+        store.sync(articles)
+    time.sleep(0.1)  # rounds after the write find the index it left, which matches Chroma
+    store.close()
+    assert rebuilds == []
+    assert len(store.lexical_search(["helgoland"], 20)) == 10
