@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import logging
+import os
 import threading
 import weakref
 from collections.abc import Iterable, Iterator
@@ -447,7 +447,10 @@ class Store:
         stamp = _stamp(self._chunks.get(include=[])["ids"])
         if self._snapshot is None or self._snapshot.lexical.stamp != stamp:
             loaded = LexicalIndex.load(self.folder / "lexical", stamp)
-            self._commit(loaded) if loaded is not None else self.refresh_lexical()
+            if loaded is None:
+                self.refresh_lexical()
+            else:
+                self._commit(loaded)
 
     def _recheck_between_writes(self) -> None:
         """The watcher's round, skipped while this process writes: midway, Chroma and the index differ."""

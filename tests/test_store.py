@@ -1,9 +1,13 @@
 import shutil
 import subprocess
 import sys
+import threading
+import time
 
+import chromadb
 import pytest
 
+import rag.store
 from rag.errors import DocumentNotFound, StoreLocked
 from rag.ingest import parse_article, read_article
 from rag.services import ingest_folder
@@ -134,13 +138,6 @@ def test_a_replica_sees_another_replicas_writes_without_a_question_waiting_for_t
 ):
     """Two replicas on one Chroma: the reader notices the writer's article in its own thread, and no question
     reads every chunk id (0.2 s and more at 100k chunks) to find out."""
-    import threading
-    import time
-
-    import chromadb
-
-    import rag.store
-
     settings = chromadb.Settings(anonymized_telemetry=False)
     client = chromadb.PersistentClient(path=str(tmp_path / "chroma"), settings=settings)
     reader = Store(tmp_path / "reader", fake_embedder, client, recheck_seconds=0.05)
@@ -171,7 +168,6 @@ def test_the_watcher_never_rebuilds_the_index_midway_through_this_replicas_own_w
 ):
     """Midway through a write Chroma holds chunks the index does not yet: a rebuild then would read every chunk
     for nothing (again and again during a long ingest)."""
-    import time
 
     class SlowEmbedder:
         def embed(self, texts):
