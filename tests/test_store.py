@@ -145,6 +145,7 @@ def test_a_replica_sees_another_replicas_writes_without_a_question_waiting_for_t
     assert reader.lexical_search(["orgel"], 5) == [] and writer.lexical_search(["orgel"], 5) == []  # both loaded
     checked_in: list[str] = []
     stamp = rag.store._stamp
+
     def recorded_stamp(ids):
         checked_in.append(threading.current_thread().name)
         return stamp(ids)
