@@ -7,9 +7,10 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-# numbers with separators first ("100.000", "1,5", "11.00"), then words with inner hyphens or apostrophes,
-# then any other single character
-_TOKEN = re.compile(r"\d+(?:[.,:]\d+)+|\w+(?:[-'’]\w+)*-?|[^\w\s]")
+# numbers with separators first ("100.000", "1,5", "11.00"), an ordinal with its full stop inside a sentence
+# ("18. Jahrhundert": tag() reads one sentence at a time, so a full stop before more words ends none), then words
+# with inner hyphens or apostrophes, then any other single character
+_TOKEN = re.compile(r"\d+(?:[.,:]\d+)+|\d{1,2}\.(?=\s+\w)|\w+(?:[-'’]\w+)*-?|[^\w\s]")
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,10 @@ def tag(text: str) -> tuple[Token, ...]:
 
 
 def _plain_tag(pos: str, word: str) -> str:
-    """HanTa writes "VV(FIN)" and "ADJ(A)"; STTS writes VVFIN and ADJA. Digits are numbers whatever the model
-    guesses."""
+    """HanTa writes "VV(FIN)" and "ADJ(A)"; STTS writes VVFIN and ADJA. Digits are numbers, and digits with a
+    full stop ordinals ("18. Jahrhundert"), whatever the model guesses."""
     if re.fullmatch(r"\d+(?:[.,:]\d+)*", word):
         return "CARD"
+    if re.fullmatch(r"\d+\.", word):
+        return "ADJA"
     return pos.replace("(", "").replace(")", "")

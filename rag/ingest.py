@@ -111,7 +111,7 @@ BOILERPLATE: list[tuple[str, re.Pattern[str]]] = [
 ]
 
 
-CHUNKING_VERSION = "2"  # part of every content hash: a change in how chunks are made re-ingests every article
+CHUNKING_VERSION = "3"  # part of every content hash: a change in how chunks are made re-ingests every article
 
 
 @dataclass(frozen=True)
@@ -224,26 +224,29 @@ def strip_markup(text: str) -> tuple[str, list[Removed]]:
 def chunk_article(article: Article, max_chars: int = 700, overlap_sentences: int = 1) -> list[Chunk]:
     """Pack whole sentences into chunks of at most `max_chars` (a longer sentence stands alone)."""
     sentences = sentence_spans(article.text)
+    # an undated article has no date to read its sentences against: each chunk is filed under every period it names
+    named_in_article = set() if article.date else _periods(article, sentences)
     chunks: list[Chunk] = []
     first = 0
     while first < len(sentences):
         last = first
         while last + 1 < len(sentences) and sentences[last + 1].end - sentences[first].start <= max_chars:
             last += 1
-        chunks.append(_make_chunk(article, sentences[first : last + 1]))
+        chunks.append(_make_chunk(article, sentences[first : last + 1], named_in_article))
         if last + 1 >= len(sentences):
             break
         first = max(last + 1 - overlap_sentences, first + 1)
     return chunks
 
 
-def _make_chunk(article: Article, sentences: list[Span]) -> Chunk:
+def _periods(article: Article, sentences: list[Span]) -> set[Period]:
+    return set().union(*(sentence_periods(article.text[s.start : s.end], article.date) for s in sentences))
+
+
+def _make_chunk(article: Article, sentences: list[Span], named_in_article: set[Period]) -> Chunk:
     start, end = sentences[0].start, sentences[-1].end
     text = article.text[start:end]
-    times: set[Period] = {article.date} if article.date else set()
-    # an undated article has no date to read its sentences against: it is filed under every period it names
-    for span in sentences if article.date else sentence_spans(article.text):
-        times |= sentence_periods(article.text[span.start : span.end], article.date)
+    times = {article.date} | _periods(article, sentences) if article.date else named_in_article
     return Chunk(
         id=_hash(article.doc_id, str(start), str(article.date), text),
         doc_id=article.doc_id,

@@ -48,6 +48,7 @@ QUOTES = {"„": "“”\"", "»": "«", "«": "»", '"': '"', "“": "”", "�
 MAX_QUOTE_WORDS = 12  # longer quotations are sentences, not answers
 YEAR = re.compile(r"1\d{3}|20\d\d")
 CLOCK = re.compile(r"\d{1,2}[.:]\d\d")  # "11.00", "9:30"
+ORDINAL = re.compile(r"\d{1,2}\.")  # "2." of "2. März": SoMaJo keeps the full stop with the number
 # words that belong to a quantity ("rund 100.000", "über 50")
 QUANTITY_ADVERBS = frozenset({"rund", "etwa", "knapp", "fast", "über", "ungefähr", "circa", "ca", "mindestens",
                               "höchstens", "bis"})  # fmt: skip
@@ -236,11 +237,11 @@ def _is_duration(tokens: tuple[Token, ...]) -> bool:
 
 
 def _dates(tokens: tuple[Token, ...]) -> list[tuple[int, int]]:
-    """ "2. März 2023": a day number, its full stop and a month (and a year), which the phrase cutter splits."""
+    """ "2. März 2023": a day (an ordinal) and a month (and a year), which the phrase cutter splits."""
     ranges = []
-    for i in range(len(tokens) - 2):
-        if tokens[i].tag == "CARD" and tokens[i + 1].text == "." and tokens[i + 2].text.casefold() in MONTHS:
-            end = i + 3
+    for i in range(len(tokens) - 1):
+        if ORDINAL.fullmatch(tokens[i].text) and tokens[i + 1].text.casefold() in MONTHS:
+            end = i + 2
             if end < len(tokens) and YEAR.fullmatch(tokens[end].text):
                 end += 1
             ranges.append((i, end))

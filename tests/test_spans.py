@@ -11,8 +11,13 @@ def test_the_tagger_gives_offsets_word_classes_and_lemmas():
     sentence = "Die Gespräche dauerten am 2. März rund eineinhalb Stunden."
     tokens = tag(sentence)
     assert all(sentence[t.start : t.end] == t.text for t in tokens)
-    assert [t.tag for t in tokens if t.text in {"Gespräche", "2", "dauerten"}] == ["NN", "VVFIN", "CARD"]
+    assert [t.tag for t in tokens if t.text in {"Gespräche", "2.", "dauerten"}] == ["NN", "VVFIN", "ADJA"]
     assert next(t.lemma for t in tokens if t.text == "dauerten") == "dauern"
+
+
+def test_an_ordinal_stays_in_its_phrase():
+    sentence = "Die Bewegung begann Mitte des 18. Jahrhunderts in England."
+    assert "Mitte des 18. Jahrhunderts" in texts(sentence, AnswerKind.TIME, "Wann begann die Bewegung?")
 
 
 def test_noun_phrases_take_determiner_modifiers_and_nouns():

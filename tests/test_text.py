@@ -26,6 +26,19 @@ def test_sentences_keep_ordinals_and_abbreviations_together():
     ]
 
 
+def test_sentences_run_on_past_initials_and_abbreviations():
+    text = (
+        "Der Boulevard ist nach dem Millionär M. Theo Kearney benannt. Die Reihen von Jones et al. und Briffa "
+        "wurden verglichen. Das kostet 5 Mio. Euro. Sie begann Mitte des 18. Jahrhunderts."
+    )
+    assert sentences(text) == [
+        "Der Boulevard ist nach dem Millionär M. Theo Kearney benannt.",
+        "Die Reihen von Jones et al. und Briffa wurden verglichen.",
+        "Das kostet 5 Mio. Euro.",
+        "Sie begann Mitte des 18. Jahrhunderts.",
+    ]
+
+
 def test_sentence_ending_in_a_quote():
     text = "Der Minister nannte es „offen und nützlich“. Der Dialog geht weiter."
     assert sentences(text) == ["Der Minister nannte es „offen und nützlich“.", "Der Dialog geht weiter."]
