@@ -95,8 +95,8 @@ class Span:
 # where a sentence may end: end punctuation (and closing quotes) before what may start a sentence
 _MAY_END = re.compile(r"[.!?…]+[»«“”\"')\]]*(?=\s+[\"„“«»(]?[A-ZÄÖÜ0-9])")
 # a full stop after a long word (letters only: 7 or more, or 5 or more in lower case), or a ! or ?, ends a
-# sentence without asking SoMaJo: German abbreviations are shorter ("Prof.", "Mio.", "insb."), and each question
-# costs SoMaJo a millisecond or two
+# sentence without asking SoMaJo: German abbreviations are shorter ("Prof.", "Mio.", "insb."), and each call to
+# SoMaJo costs a millisecond or two
 _PLAIN_END = re.compile(r"(?:(?<![\w.])(?:[^\W\d_]{7,}|[^\W\d_A-ZÄÖÜ]{5,6})\.|[!?]+)[»«“”\"')\]]*$")
 _CONTEXT_CHARS = 20  # about this much of the line on either side of a possible end is what SoMaJo reads
 
@@ -121,7 +121,7 @@ def sentence_spans(text: str) -> list[Span]:
 
 def _ends_sentence(line: str, end: int) -> bool:
     """Whether a sentence of the line ends at `end`. SoMaJo reads the words around it only: reading whole lines
-    took a third of an ingest's time."""
+    cost a fifth of the ingest speed."""
     if _PLAIN_END.search(line, max(0, end - 80), end):
         return True
     left = line.rfind(" ", 0, max(0, end - _CONTEXT_CHARS)) + 1  # a word's start (0 when none is found)
