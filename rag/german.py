@@ -7,10 +7,11 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+ORDINAL = re.compile(r"\d{1,2}\.")  # "18." of "18. Jahrhundert", "2." of "2. März"
 # numbers with separators first ("100.000", "1,5", "11.00"), an ordinal with its full stop inside a sentence
-# ("18. Jahrhundert": tag() reads one sentence at a time, so a full stop before more words ends none), then words
-# with inner hyphens or apostrophes, then any other single character
-_TOKEN = re.compile(r"\d+(?:[.,:]\d+)+|\d{1,2}\.(?=\s+\w)|\w+(?:[-'’]\w+)*-?|[^\w\s]")
+# (tag() reads one sentence at a time, so a full stop before more words ends none), then words with inner
+# hyphens or apostrophes, then any other single character
+_TOKEN = re.compile(rf"\d+(?:[.,:]\d+)+|{ORDINAL.pattern}(?=\s+\w)|\w+(?:[-'’]\w+)*-?|[^\w\s]")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,6 @@ def _plain_tag(pos: str, word: str) -> str:
     full stop ordinals ("18. Jahrhundert"), whatever the model guesses."""
     if re.fullmatch(r"\d+(?:[.,:]\d+)*", word):
         return "CARD"
-    if re.fullmatch(r"\d+\.", word):
+    if ORDINAL.fullmatch(word):
         return "ADJA"
     return pos.replace("(", "").replace(")", "")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from rag.german import Token, tag
+from rag.german import ORDINAL, Token, tag
 from rag.question import AnswerKind
 from rag.text import terms
 from rag.timescope import MONTHS
@@ -48,7 +48,6 @@ QUOTES = {"„": "“”\"", "»": "«", "«": "»", '"': '"', "“": "”", "�
 MAX_QUOTE_WORDS = 12  # longer quotations are sentences, not answers
 YEAR = re.compile(r"1\d{3}|20\d\d")
 CLOCK = re.compile(r"\d{1,2}[.:]\d\d")  # "11.00", "9:30"
-ORDINAL = re.compile(r"\d{1,2}\.")  # "2." of "2. März": SoMaJo keeps the full stop with the number
 # words that belong to a quantity ("rund 100.000", "über 50")
 QUANTITY_ADVERBS = frozenset({"rund", "etwa", "knapp", "fast", "über", "ungefähr", "circa", "ca", "mindestens",
                               "höchstens", "bis"})  # fmt: skip
