@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 ORDINAL = re.compile(r"\d{1,2}\.")  # "18." of "18. Jahrhundert", "2." of "2. März"
+INITIAL = re.compile(r"[A-ZÄÖÜ]\.")  # "T." of "Paul T. Stallsworth"
 # numbers with separators first ("100.000", "1,5", "11.00"), an ordinal with its full stop inside a sentence
-# (tag() reads one sentence at a time, so a full stop before more words ends none), then words with inner
-# hyphens or apostrophes, then any other single character
-_TOKEN = re.compile(rf"\d+(?:[.,:]\d+)+|{ORDINAL.pattern}(?=\s+\w)|\w+(?:[-'’]\w+)*-?|[^\w\s]")
+# (tag() reads one sentence at a time, so a full stop before more words ends none), an initial before a name,
+# then words with inner hyphens or apostrophes, then any other single character
+_TOKEN = re.compile(
+    rf"\d+(?:[.,:]\d+)+|{ORDINAL.pattern}(?=\s+\w)|{INITIAL.pattern}(?=\s+[A-ZÄÖÜ])|\w+(?:[-'’]\w+)*-?|[^\w\s]"
+)
 
 
 @dataclass(frozen=True)
@@ -58,9 +61,12 @@ def tag(text: str) -> tuple[Token, ...]:
 
 def _plain_tag(pos: str, word: str) -> str:
     """HanTa writes "VV(FIN)" and "ADJ(A)"; STTS writes VVFIN and ADJA. Digits are numbers, and digits with a
-    full stop ordinals ("18. Jahrhundert"), whatever the model guesses."""
+    full stop ordinals ("18. Jahrhundert"), a capital with a full stop an initial, part of a name, whatever the
+    model guesses."""
     if re.fullmatch(r"\d+(?:[.,:]\d+)*", word):
         return "CARD"
     if ORDINAL.fullmatch(word):
         return "ADJA"
+    if INITIAL.fullmatch(word):
+        return "NE"
     return pos.replace("(", "").replace(")", "")

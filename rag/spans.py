@@ -98,7 +98,7 @@ def noun_phrases(tokens: tuple[Token, ...]) -> list[tuple[int, int]]:
         ):
             j += 1
         head_start = j
-        while j < len(tokens) and tokens[j].tag in HEADS:
+        while j < len(tokens) and tokens[j].tag in HEADS and not _new_phrase(tokens, head_start, j):
             j += 1
         if j > head_start or (j > i and tokens[j - 1].tag == "CARD"):
             phrases.append((i, j))
@@ -106,6 +106,14 @@ def noun_phrases(tokens: tuple[Token, ...]) -> list[tuple[int, int]]:
         else:
             i += 1
     return phrases
+
+
+def _new_phrase(tokens: tuple[Token, ...], head_start: int, j: int) -> bool:
+    """Whether a common noun right after another starts a phrase of its own: in "zum Ukraine-Konflikt Bereiche
+    für …" one object ends where the next begins. A name or a number after a noun stays ("Präsident Obama",
+    "Jahr 1654"), and so does an acronym the tagger takes for a noun ("Energiprojekt AB")."""
+    noun = tokens[j].text
+    return j > head_start and tokens[j - 1].tag == "NN" and tokens[j].tag == "NN" and noun[1:] != noun[1:].upper()
 
 
 def _extensions(tokens: tuple[Token, ...], phrases: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -284,7 +292,7 @@ def repeats(token: Token, asked: set[str]) -> bool:
 
 
 def _trimmed(tokens: tuple[Token, ...], i: int, j: int, asked: set[str]) -> tuple[int, int]:
-    """Drop leading determiners and the question's own words from both ends of a span."""
+    """Drop leading determiners and the question's own words from both ends of a span, and "Jahr" before a year."""
 
     def joiner(token: Token) -> bool:  # a span neither starts nor ends with "und", "des" or "von"
         return token.tag in DETERMINERS or token.tag in PREPOSITIONS or token.tag in {"KON", "APPO", "ART"}
@@ -292,10 +300,13 @@ def _trimmed(tokens: tuple[Token, ...], i: int, j: int, asked: set[str]) -> tupl
     def clock(n: int) -> bool:  # "11.00 Uhr": the time of day keeps its "Uhr" even when the question says it
         return tokens[n].text == "Uhr" and n > 0 and tokens[n - 1].tag == "CARD"
 
+    def calendar(n: int) -> bool:  # "im Jahr 1654" answers "wann" as "1654"
+        return tokens[n].lemma.casefold() == "jahr" and n + 1 < j and bool(YEAR.fullmatch(tokens[n + 1].text))
+
     def dropped(n: int) -> bool:
         return joiner(tokens[n]) or not is_word(tokens[n]) or repeats(tokens[n], asked)
 
-    while i < j and dropped(i):
+    while i < j and (dropped(i) or calendar(i)):
         i += 1
     while j > i and dropped(j - 1) and not clock(j - 1):
         j -= 1

@@ -129,3 +129,20 @@ def test_a_compound_that_ends_in_the_asked_word_is_an_answer_not_a_repeat():
     found = texts("Die Grafik wurde als Hockeyschläger-Diagramm bekannt.", AnswerKind.THING, "Wie hieß das Diagramm?")
     assert "Hockeyschläger-Diagramm" in found
     assert "Diagramm" not in texts("Das Diagramm wurde bekannt.", AnswerKind.THING, "Wie hieß das Diagramm?")
+
+
+def test_an_initial_is_part_of_the_name():
+    sentence = "Die Halle wurde nach Johann F. Meyer benannt."
+    assert texts(sentence, AnswerKind.PERSON, "Nach wem wurde die Halle benannt?") == ["Johann F. Meyer"]
+
+
+def test_a_noun_right_after_a_noun_starts_the_next_phrase_unless_it_is_an_acronym():
+    found = texts("Der Minister sah nach dem Treffen Chancen für eine Einigung.", AnswerKind.THING, "Was sah der Minister?")
+    assert "Chancen" in found and "Treffen Chancen" not in found
+    found = texts("Die Reederei Nordfrakt AG baute das Schiff.", AnswerKind.THING, "Wer baute das Schiff?")
+    assert "Nordfrakt AG" in found
+
+
+def test_a_year_answers_without_the_word_jahr():
+    assert texts("Die Kirche wurde im Jahr 1612 geweiht.", AnswerKind.TIME, "Wann wurde die Kirche geweiht?") == ["1612"]
+
