@@ -111,7 +111,7 @@ BOILERPLATE: list[tuple[str, re.Pattern[str]]] = [
 ]
 
 
-CHUNKING_VERSION = "3"  # part of every content hash: a change in how chunks are made re-ingests every article
+CHUNKING_VERSION = "4"  # part of every content hash: a change in how chunks are made re-ingests every article
 
 
 @dataclass(frozen=True)

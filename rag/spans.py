@@ -46,6 +46,9 @@ _CLAUSE_OPENERS = frozenset({"weil", "da", "denn", "um", "damit", "wegen", "aufg
 _CLAUSE_END = frozenset({"$,", "$.", "$("})
 QUOTES = {"„": "“”\"", "»": "«", "«": "»", '"': '"', "“": "”", "‚": "‘’"}  # opening mark: the closing ones
 MAX_QUOTE_WORDS = 12  # longer quotations are sentences, not answers
+# longer phrases are lists and clauses, not answers: 4% of the XQuAD tune answers have more words, and of the
+# phrases the reader chose that long, the mean F1 was 0.12 ("warum" answers, which are clauses, may be longer)
+MAX_PHRASE_WORDS = 8
 YEAR = re.compile(r"1\d{3}|20\d\d")
 CLOCK = re.compile(r"\d{1,2}[.:]\d\d")  # "11.00", "9:30"
 # words that belong to a quantity ("rund 100.000", "über 50")
@@ -195,9 +198,17 @@ def _times(tokens):
 
 
 def _numbers(tokens):
+    """Quantities: numbers with what they count, and numbers alone; a year is a date, not a quantity."""
     ranges = noun_phrases(tokens)
     ranges += [(i, i + 1) for i, t in enumerate(tokens) if t.tag == "CARD"]
-    return [r for r in ranges if any(t.tag == "CARD" for t in tokens[r[0] : r[1]])]
+    return [r for r in ranges if any(tokens[n].tag == "CARD" and not _is_year(tokens, n) for n in range(*r))]
+
+
+def _is_year(tokens: tuple[Token, ...], n: int) -> bool:
+    """A number that reads as a year: four digits from 1000 to 2099 that count no noun ("2023", "im Jahr 1850";
+    not "1500 Soldaten")."""
+    counts = n + 1 < len(tokens) and tokens[n + 1].tag in HEADS
+    return bool(YEAR.fullmatch(tokens[n].text)) and not counts
 
 
 def _durations(tokens):
@@ -292,7 +303,8 @@ def repeats(token: Token, asked: set[str]) -> bool:
 
 
 def _trimmed(tokens: tuple[Token, ...], i: int, j: int, asked: set[str]) -> tuple[int, int]:
-    """Drop leading determiners and the question's own words from both ends of a span, and "Jahr" before a year."""
+    """Drop leading determiners and the question's own words from both ends of a span, "Jahr" before a year, and
+    an adjective left at the end of a quantity."""
 
     def joiner(token: Token) -> bool:  # a span neither starts nor ends with "und", "des" or "von"
         return token.tag in DETERMINERS or token.tag in PREPOSITIONS or token.tag in {"KON", "APPO", "ART"}
@@ -303,13 +315,38 @@ def _trimmed(tokens: tuple[Token, ...], i: int, j: int, asked: set[str]) -> tupl
     def calendar(n: int) -> bool:  # "im Jahr 1654" answers "wann" as "1654"
         return tokens[n].lemma.casefold() == "jahr" and n + 1 < j and bool(YEAR.fullmatch(tokens[n + 1].text))
 
+    def dangling(n: int) -> bool:  # after a number, an adjective whose noun the question says: "zwei verschiedene
+        # (Teams)"; without one it may be the answer: "Welche Art von Heizelement?" - "elektrisches (Heizelement)"
+        word = tokens[n].text
+        counted = any(t.tag == "CARD" for t in tokens[i:n])
+        return counted and tokens[n].tag == "ADJA" and not ORDINAL.fullmatch(word) and not _DURATION_ADJECTIVE.fullmatch(word)
+
     def dropped(n: int) -> bool:
         return joiner(tokens[n]) or not is_word(tokens[n]) or repeats(tokens[n], asked)
 
     while i < j and (dropped(i) or calendar(i)):
         i += 1
-    while j > i and dropped(j - 1) and not clock(j - 1):
+    while j > i and (dropped(j - 1) or dangling(j - 1)) and not clock(j - 1):
         j -= 1
+    return i, j
+
+
+def _too_long(tokens: tuple[Token, ...], i: int, j: int, kind: AnswerKind) -> bool:
+    """Whether a phrase is too long to be an answer; a reason is a clause, and a title in quotation marks may be as
+    long as MAX_QUOTE_WORDS."""
+    quoted = any(t.text in QUOTES for t in tokens[max(0, i - 2) : j])  # "„Die Bank …“" is trimmed to "Bank …"
+    return kind is not AnswerKind.REASON and not quoted and sum(map(is_word, tokens[i:j])) > MAX_PHRASE_WORDS
+
+
+def _without_title(tokens: tuple[Token, ...], i: int, j: int) -> tuple[int, int]:
+    """A name without the common noun and adjectives before it: "die Oscar-Gewinnerin Marlee Matlin" and "seiner
+    österreichischen Amtskollegin Karin Huber" answer with the name, as "in der Stadt Fresno" does."""
+    first_name = j
+    while first_name > i and tokens[first_name - 1].tag in NAMES and is_word(tokens[first_name - 1]):
+        first_name -= 1
+    title = tokens[i:first_name]
+    if first_name < j and title and title[-1].tag == "NN" and all(t.tag in {"NN", "ADJA", "ADJD"} for t in title):
+        return first_name, j
     return i, j
 
 
@@ -332,8 +369,8 @@ def propose(sentence: str, kind: AnswerKind, question: str = "") -> tuple[Candid
     asked = set(terms(question))
     found: dict[tuple[int, int], Candidate] = {}
     for first, last in PROPOSERS[kind](tokens):
-        i, j = _trimmed(tokens, first, last, asked) if kind is not AnswerKind.REASON else (first, last)
-        if i >= j or (i, j) in found or _splits_name(tokens, i, j):
+        i, j = _without_title(tokens, *_trimmed(tokens, first, last, asked)) if kind is not AnswerKind.REASON else (first, last)
+        if i >= j or (i, j) in found or _splits_name(tokens, i, j) or _too_long(tokens, i, j, kind):
             continue
         start, end = tokens[i].start, tokens[j - 1].end
         phrase = sentence[tokens[first].start : tokens[last - 1].end]

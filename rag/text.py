@@ -11,6 +11,7 @@ from functools import lru_cache
 import simplemma
 import Stemmer
 
+from rag.german import tag
 from rag.lexicon import STOPWORDS
 
 _WORD = re.compile(r"\w+(?:[-']\w+)*", re.UNICODE)
@@ -98,6 +99,8 @@ _MAY_END = re.compile(r"[.!?…]+[»«“”\"')\]]*(?=\s+[\"„“«»(]?[A-ZÄ
 # sentence without asking SoMaJo: German abbreviations are shorter ("Prof.", "Mio.", "insb."), and each call to
 # SoMaJo costs a millisecond or two
 _PLAIN_END = re.compile(r"(?:(?<![\w.])(?:[^\W\d_]{7,}|[^\W\d_A-ZÄÖÜ]{5,6})\.|[!?]+)[»«“”\"')\]]*$")
+# "3." may be an ordinal ("am 3. Oktober"): whether it ends a sentence depends on the word after it
+_NUMBER_END = re.compile(r"(?<![\w.])\d{1,2}\.$")
 _CONTEXT_CHARS = 20  # about this much of the line on either side of a possible end is what SoMaJo reads
 
 
@@ -124,11 +127,20 @@ def _ends_sentence(line: str, end: int) -> bool:
     cost a fifth of the ingest speed."""
     if _PLAIN_END.search(line, max(0, end - 80), end):
         return True
+    if _NUMBER_END.search(line, max(0, end - 80), end):
+        return not _may_follow_ordinal(line[end:])
     left = line.rfind(" ", 0, max(0, end - _CONTEXT_CHARS)) + 1  # a word's start (0 when none is found)
     right = line.find(" ", end + _CONTEXT_CHARS)
     window = line[left : right if right >= 0 else len(line)]
     sentences = _somajo().tokenize_text([window])
     return any(left + sentence[-1].character_offset[1] == end for sentence in sentences if sentence)
+
+
+def _may_follow_ordinal(rest: str) -> bool:
+    """Whether the next word can follow an ordinal: a noun or an adjective ("3. Oktober", "18. Jahrhunderts",
+    "2. großen"), not a pronoun, article or adverb ("Route 99. Sie verbindet …")."""
+    word = re.match(r"\W*(\w+)", rest)
+    return word is None or tag(word.group(1))[0].tag in {"NN", "NE", "NNI", "FM", "ADJA", "ADJD", "CARD"}
 
 
 @lru_cache(maxsize=1)

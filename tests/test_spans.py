@@ -146,3 +146,32 @@ def test_a_noun_right_after_a_noun_starts_the_next_phrase_unless_it_is_an_acrony
 def test_a_year_answers_without_the_word_jahr():
     assert texts("Die Kirche wurde im Jahr 1612 geweiht.", AnswerKind.TIME, "Wann wurde die Kirche geweiht?") == ["1612"]
 
+
+def test_a_year_is_no_quantity():
+    found = texts("Im Jahr 2023 lebten dort 1500 Soldaten.", AnswerKind.NUMBER, "Wie viele Soldaten lebten dort?")
+    assert found == ["1500"]
+
+
+def test_a_name_answers_without_the_title_before_it():
+    sentence = "Er sprach in der Stadt Lindau mit seiner österreichischen Amtskollegin Karin Huber."
+    assert "Karin Huber" in texts(sentence, AnswerKind.PERSON, "Mit wem sprach er?")
+    assert not [t for t in texts(sentence, AnswerKind.PERSON, "Mit wem sprach er?") if "Amtskollegin" in t]
+    assert "Lindau" in texts(sentence, AnswerKind.PLACE, "Wo sprach er?")
+
+
+def test_an_adjective_whose_noun_the_question_says_is_dropped():
+    assert texts("Er spielte für zwei verschiedene Teams.", AnswerKind.NUMBER, "Für wie viele Teams spielte er?") == ["zwei"]
+
+
+def test_a_phrase_of_more_than_eight_words_is_no_answer_but_a_reason_or_a_title_may_be():
+    sentence = "Er leitet die Global Markets Division and Investment Banking Group der Bank, weil er es kann."
+    found = texts(sentence, AnswerKind.THING, "Was leitet er?")
+    assert found and all(len(t.split()) <= 8 for t in found)
+    assert "weil er es kann" in texts(sentence, AnswerKind.REASON, "Warum leitet er sie?")
+    title = "„Die Bank der vielen kleinen Leute am großen und breiten Fluss“"
+    assert title.strip("„“").removeprefix("Die ") in texts(f"Das Buch heißt {title}.", AnswerKind.THING, "Wie heißt das Buch?")
+
+
+def test_an_adjective_without_a_number_may_be_the_answer():
+    found = texts("Meist wird ein elektrisches Heizelement verwendet.", AnswerKind.THING, "Welche Art von Heizelement wird verwendet?")
+    assert "elektrisches" in found
