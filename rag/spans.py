@@ -318,8 +318,8 @@ def _trimmed(tokens: tuple[Token, ...], i: int, j: int, asked: set[str]) -> tupl
     def dangling(n: int) -> bool:  # after a number, an adjective whose noun the question says: "zwei verschiedene
         # (Teams)"; without one it may be the answer: "Welche Art von Heizelement?" - "elektrisches (Heizelement)"
         word = tokens[n].text
-        counted = any(t.tag == "CARD" for t in tokens[i:n])
-        return counted and tokens[n].tag == "ADJA" and not ORDINAL.fullmatch(word) and not _DURATION_ADJECTIVE.fullmatch(word)
+        adjective = tokens[n].tag == "ADJA" and not ORDINAL.fullmatch(word) and not _DURATION_ADJECTIVE.fullmatch(word)
+        return adjective and any(t.tag == "CARD" for t in tokens[i:n])
 
     def dropped(n: int) -> bool:
         return joiner(tokens[n]) or not is_word(tokens[n]) or repeats(tokens[n], asked)
@@ -369,7 +369,9 @@ def propose(sentence: str, kind: AnswerKind, question: str = "") -> tuple[Candid
     asked = set(terms(question))
     found: dict[tuple[int, int], Candidate] = {}
     for first, last in PROPOSERS[kind](tokens):
-        i, j = _without_title(tokens, *_trimmed(tokens, first, last, asked)) if kind is not AnswerKind.REASON else (first, last)
+        i, j = first, last  # a reason is a clause, taken whole
+        if kind is not AnswerKind.REASON:
+            i, j = _without_title(tokens, *_trimmed(tokens, first, last, asked))
         if i >= j or (i, j) in found or _splits_name(tokens, i, j) or _too_long(tokens, i, j, kind):
             continue
         start, end = tokens[i].start, tokens[j - 1].end

@@ -40,7 +40,10 @@ def test_sentences_run_on_past_initials_and_abbreviations():
 
 
 def test_a_number_ends_a_sentence_unless_a_noun_or_adjective_follows_it():
-    text = "Die Straße heißt Route 99. Sie führt nach Norden. Er kam am 3. Oktober an und blieb bis zum 5. Das war kurz."
+    text = (
+        "Die Straße heißt Route 99. Sie führt nach Norden. Er kam am 3. Oktober an und blieb bis zum 5. "
+        "Das war kurz."
+    )
     assert sentences(text) == [
         "Die Straße heißt Route 99.",
         "Sie führt nach Norden.",
