@@ -51,12 +51,12 @@ class Settings(BaseSettings):
     # weights of the answer features (rag.answer.Features), the model's likelihood among them; fitted on dev data
     # by eval/fit_answer_weights.py
     answer_weights: dict[str, float] = {
-        "evidence": 8.0, "top_sentence": 0.25, "proximity": 2.0, "asked_clause": 1.0, "asked_before": -0.25,
+        "evidence": 8.0, "top_sentence": 0.5, "proximity": 2.0, "asked_clause": 1.0, "asked_before": -0.25,
         "asked_after": 0.0, "asked_preposition": 1.0, "kind_fit": 1.0, "open_kind_fit": 0.25, "name": 0.0,
         "number": -0.5, "repeats_question": -4.0, "length": 0.405, "model_mean": 0.127, "model_sum": 0.097,
     }  # fmt: skip
     min_coverage: float = Field(default=0.45, ge=0.0, le=1.0)
-    min_answer_score: float = Field(default=3.70)
+    min_answer_score: float = Field(default=3.68)
     aliases_path: Path | None = None  # per-corpus spellings and translations (data/aliases.example.tsv)
 
     # Service
