@@ -331,6 +331,11 @@ def _trimmed(tokens: tuple[Token, ...], i: int, j: int, asked: set[str]) -> tupl
     return i, j
 
 
+def _is_name_word(token: Token) -> bool:
+    """A word of a name; the tagger takes a quotation mark for part of a name now and then ("„/FM Times/FM")."""
+    return token.tag in NAMES and is_word(token)
+
+
 def _too_long(tokens: tuple[Token, ...], i: int, j: int, kind: AnswerKind) -> bool:
     """Whether a phrase is too long to be an answer; a reason is a clause, and a title in quotation marks may be as
     long as MAX_QUOTE_WORDS."""
@@ -342,7 +347,7 @@ def _without_title(tokens: tuple[Token, ...], i: int, j: int) -> tuple[int, int]
     """A name without the common noun and adjectives before it: "die Oscar-Gewinnerin Marlee Matlin" and "seiner
     österreichischen Amtskollegin Karin Huber" answer with the name, as "in der Stadt Fresno" does."""
     first_name = j
-    while first_name > i and tokens[first_name - 1].tag in NAMES and is_word(tokens[first_name - 1]):
+    while first_name > i and _is_name_word(tokens[first_name - 1]):
         first_name -= 1
     title = tokens[i:first_name]
     if first_name < j and title and title[-1].tag == "NN" and all(t.tag in {"NN", "ADJA", "ADJD"} for t in title):
@@ -354,8 +359,8 @@ def _splits_name(tokens: tuple[Token, ...], i: int, j: int) -> bool:
     """Whether a span cuts a name in two: "Angela" of "Angela Merkel" is not an answer of its own."""
     inner = NAMES | {"NN"}  # the tagger takes an unknown first name for a noun now and then ("Jurij/NN Gagarin/NE")
 
-    def name_word(n: int) -> bool:  # the tagger takes a quotation mark for part of a name ("„/FM Times/FM")
-        return 0 <= n < len(tokens) and tokens[n].tag in NAMES and is_word(tokens[n])
+    def name_word(n: int) -> bool:
+        return 0 <= n < len(tokens) and _is_name_word(tokens[n])
 
     before = name_word(i - 1) and tokens[i].tag in inner
     after = name_word(j) and tokens[j - 1].tag in inner

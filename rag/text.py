@@ -11,7 +11,7 @@ from functools import lru_cache
 import simplemma
 import Stemmer
 
-from rag.german import tag
+from rag.german import ORDINAL, tag
 from rag.lexicon import STOPWORDS
 
 _WORD = re.compile(r"\w+(?:[-']\w+)*", re.UNICODE)
@@ -100,7 +100,7 @@ _MAY_END = re.compile(r"[.!?…]+[»«“”\"')\]]*(?=\s+[\"„“«»(]?[A-ZÄ
 # SoMaJo costs a millisecond or two
 _PLAIN_END = re.compile(r"(?:(?<![\w.])(?:[^\W\d_]{7,}|[^\W\d_A-ZÄÖÜ]{5,6})\.|[!?]+)[»«“”\"')\]]*$")
 # "3." may be an ordinal ("am 3. Oktober"): whether it ends a sentence depends on the word after it
-_NUMBER_END = re.compile(r"(?<![\w.])\d{1,2}\.$")
+_NUMBER_END = re.compile(rf"(?<![\w.]){ORDINAL.pattern}$")
 _CONTEXT_CHARS = 20  # about this much of the line on either side of a possible end is what SoMaJo reads
 
 
