@@ -345,12 +345,13 @@ def _too_long(tokens: tuple[Token, ...], i: int, j: int, kind: AnswerKind) -> bo
 
 def _without_title(tokens: tuple[Token, ...], i: int, j: int) -> tuple[int, int]:
     """A name without the common noun and adjectives before it: "die Oscar-Gewinnerin Marlee Matlin" and "seiner
-    österreichischen Amtskollegin Karin Huber" answer with the name, as "in der Stadt Fresno" does."""
-    first_name = j
-    while first_name > i and _is_name_word(tokens[first_name - 1]):
-        first_name -= 1
-    title = tokens[i:first_name]
-    if first_name < j and title and title[-1].tag == "NN" and all(t.tag in {"NN", "ADJA", "ADJD"} for t in title):
+    österreichischen Amtskollegin Karin Huber" answer with the name, as "in der Stadt Fresno" does. The name runs
+    from its first word to the phrase's end: the tagger takes a last name for a noun now and then ("Qin/NE
+    Gang/NN")."""
+    first_name = next((n for n in range(i, j) if _is_name_word(tokens[n])), j)
+    title, name = tokens[i:first_name], tokens[first_name:j]
+    is_title = bool(title) and title[-1].tag == "NN" and all(t.tag in {"NN", "ADJA", "ADJD"} for t in title)
+    if is_title and name and all(_is_name_word(t) or t.tag == "NN" for t in name):
         return first_name, j
     return i, j
 

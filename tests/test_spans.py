@@ -161,6 +161,13 @@ def test_a_name_answers_without_the_title_before_it():
     assert "Lindau" in texts(sentence, AnswerKind.PLACE, "Wo sprach er?")
 
 
+def test_a_name_after_its_title_keeps_a_last_name_tagged_as_a_noun():
+    sentence = "In Berlin sprach der Minister mit seinem neuen chinesischen Kollegen Qin Gang."  # Gang/NN
+    found = texts(sentence, AnswerKind.PERSON, "Wer ist der chinesische Kollege des Ministers?")
+    assert "Qin Gang" in found
+    assert not [t for t in found if "Kollegen" in t]
+
+
 def test_an_adjective_whose_noun_the_question_says_is_dropped_after_a_number():
     question = "Für wie viele Teams spielte er?"
     assert texts("Er spielte für zwei verschiedene Teams.", AnswerKind.NUMBER, question) == ["zwei"]
