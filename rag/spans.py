@@ -133,6 +133,25 @@ def _extensions(tokens: tuple[Token, ...], phrases: list[tuple[int, int]]) -> li
     return longer
 
 
+def _lists(tokens: tuple[Token, ...], phrases: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Enumerations of three or more phrases: "Typhus, Pocken und Atemwegsinfektionen". (Two phrases joined by
+    "und" are an extension already.)"""
+    lists = []
+    for first in range(len(phrases)):
+        last = first
+        while last + 1 < len(phrases) and _between(tokens, phrases[last], phrases[last + 1]) == [","]:
+            last += 1
+        if last - first >= 1 and last + 1 < len(phrases):
+            closing = _between(tokens, phrases[last], phrases[last + 1])
+            if closing and closing[-1] in COORDINATORS and set(closing[:-1]) <= {","}:
+                lists.append((phrases[first][0], phrases[last + 1][1]))
+    return lists
+
+
+def _between(tokens: tuple[Token, ...], left: tuple[int, int], right: tuple[int, int]) -> list[str]:
+    return [t.text.casefold() for t in tokens[left[1] : right[0]]]
+
+
 def _located(tokens: tuple[Token, ...], phrases: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """A phrase with the place attached to it: "einem Hotel am Bodensee"."""
     return [
@@ -175,7 +194,7 @@ def _name_runs(tokens: tuple[Token, ...]) -> list[tuple[int, int]]:
 
 def _phrases_and_names(tokens: tuple[Token, ...]) -> list[tuple[int, int]]:
     phrases = noun_phrases(tokens)
-    return phrases + _extensions(tokens, phrases) + _name_runs(tokens)
+    return phrases + _extensions(tokens, phrases) + _lists(tokens, phrases) + _name_runs(tokens)
 
 
 def _people(tokens):

@@ -186,3 +186,12 @@ def test_a_phrase_of_more_than_eight_words_is_no_answer_but_a_reason_or_a_title_
 def test_an_adjective_without_a_number_may_be_the_answer():
     question = "Welche Art von Heizelement wird verwendet?"
     assert "elektrisches" in texts("Meist wird ein elektrisches Heizelement verwendet.", AnswerKind.THING, question)
+
+
+def test_an_enumeration_of_three_or_more_is_one_candidate_and_its_items_are_others():
+    found = texts("Er kaufte Äpfel, Birnen, Pflaumen sowie Kirschen.", AnswerKind.THING, "Was kaufte er?")
+    assert "Äpfel, Birnen, Pflaumen sowie Kirschen" in found
+    assert {"Äpfel", "Kirschen"} <= set(found)
+    # commas without a closing "und" are no enumeration: a clause follows
+    found = texts("Er kaufte Äpfel, Birnen kaufte sie.", AnswerKind.THING, "Was kaufte er?")
+    assert not [t for t in found if "," in t]
