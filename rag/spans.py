@@ -375,14 +375,16 @@ def _without_title(tokens: tuple[Token, ...], i: int, j: int) -> tuple[int, int]
     return i, j
 
 
-def _splits_name(tokens: tuple[Token, ...], i: int, j: int) -> bool:
-    """Whether a span cuts a name in two: "Angela" of "Angela Merkel" is not an answer of its own."""
+def _splits_name(tokens: tuple[Token, ...], i: int, j: int, asked: set[str]) -> bool:
+    """Whether a span cuts a name in two: "Angela" of "Angela Merkel" is not an answer of its own. A name word
+    before it that the question says is another name: "der drittreichste Mann in Amerika Larry Ellison" answers
+    who that man is with "Larry Ellison"."""
     inner = NAMES | {"NN"}  # the tagger takes an unknown first name for a noun now and then ("Jurij/NN Gagarin/NE")
 
     def name_word(n: int) -> bool:
         return 0 <= n < len(tokens) and _is_name_word(tokens[n])
 
-    before = name_word(i - 1) and tokens[i].tag in inner
+    before = name_word(i - 1) and not repeats(tokens[i - 1], asked) and tokens[i].tag in inner
     after = name_word(j) and tokens[j - 1].tag in inner
     return before or after
 
@@ -397,7 +399,7 @@ def propose(sentence: str, kind: AnswerKind, question: str = "") -> tuple[Candid
         i, j = first, last  # a reason is a clause, taken whole
         if kind is not AnswerKind.REASON:
             i, j = _without_title(tokens, *_trimmed(tokens, first, last, asked))
-        if i >= j or (i, j) in found or _splits_name(tokens, i, j) or _too_long(tokens, i, j, kind):
+        if i >= j or (i, j) in found or _splits_name(tokens, i, j, asked) or _too_long(tokens, i, j, kind):
             continue
         start, end = tokens[i].start, tokens[j - 1].end
         phrase = sentence[tokens[first].start : tokens[last - 1].end]

@@ -195,3 +195,9 @@ def test_an_enumeration_of_three_or_more_is_one_candidate_and_its_items_are_othe
     # commas without a closing "und" are no enumeration: a clause follows
     found = texts("Er kaufte Äpfel, Birnen kaufte sie.", AnswerKind.THING, "Was kaufte er?")
     assert not [t for t in found if "," in t]
+
+
+def test_a_name_word_the_question_says_before_a_name_is_another_name_but_one_after_it_is_not():
+    sentence = "Zu den Gästen zählten der reichste Mann in Kanada Larry Ellison sowie Angela Merkel."
+    assert "Larry Ellison" in texts(sentence, AnswerKind.PERSON, "Wer ist der reichste Mann in Kanada?")
+    assert "Angela" not in texts(sentence, AnswerKind.PERSON, "Wen traf Merkel?")
