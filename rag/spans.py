@@ -404,18 +404,30 @@ def propose(sentence: str, kind: AnswerKind, question: str = "") -> tuple[Candid
         start, end = tokens[i].start, tokens[j - 1].end
         phrase = sentence[tokens[first].start : tokens[last - 1].end]
         found[(i, j)] = Candidate(
-            _shown(sentence[start:end], kind), start, end, tokens[i:j], _preposition(tokens, first), phrase,
+            _shown(sentence[start:end], kind, tokens, i, j), start, end, tokens[i:j], _preposition(tokens, first), phrase,
             _governing_preposition(tokens, i),
         )
     return tuple(sorted(found.values(), key=lambda c: (c.start, c.end)))
 
 
-def _shown(text: str, kind: AnswerKind) -> str:
-    """ "eineinhalbstündigen" answers "wie lange" as "eineinhalb Stunden"; line breaks become spaces."""
+def _shown(text: str, kind: AnswerKind, tokens: tuple[Token, ...], i: int, j: int) -> str:
+    """ "eineinhalbstündigen" answers "wie lange" as "eineinhalb Stunden", a name in the genitive before its noun
+    answers in the nominative ("Trotz Mannings Fehler" - "Manning"); line breaks become spaces."""
     adjective = _DURATION_ADJECTIVE.fullmatch(text) if kind is AnswerKind.DURATION else None
     if adjective:
         return f"{adjective.group('amount')} {_ADJECTIVE_UNITS[adjective.group('unit').casefold()]}"
+    if j == i + 1 and _is_saxon_genitive(tokens, i):
+        return tokens[i].lemma
     return " ".join(text.split())
+
+
+def _is_saxon_genitive(tokens: tuple[Token, ...], n: int) -> bool:
+    """A name with the genitive -s before the noun it owns, and no article before it: "Goethes Faust", "Denvers
+    Trainer"; not "die Broncos", whose -s is a plural the lemmatiser would drop too."""
+    token = tokens[n]
+    owns = n + 1 < len(tokens) and tokens[n + 1].tag in HEADS - {"CARD"}
+    after_article = n > 0 and tokens[n - 1].tag in DETERMINERS
+    return token.tag == "NE" and token.text == token.lemma + "s" and owns and not after_article
 
 
 # -- where a candidate stands ----------------------------------------------------------------------------------

@@ -201,3 +201,10 @@ def test_a_name_word_the_question_says_before_a_name_is_another_name_but_one_aft
     sentence = "Zu den Gästen zählten der reichste Mann in Kanada Larry Ellison sowie Angela Merkel."
     assert "Larry Ellison" in texts(sentence, AnswerKind.PERSON, "Wer ist der reichste Mann in Kanada?")
     assert "Angela" not in texts(sentence, AnswerKind.PERSON, "Wen traf Merkel?")
+
+
+def test_a_name_in_the_genitive_before_its_noun_answers_in_the_nominative():
+    assert "Manning" in texts("Trotz Mannings Fehler gewann das Team.", AnswerKind.PERSON, "Wer machte den Fehler?")
+    # after an article the -s is a plural (or part of the name), which the lemmatiser would drop as well
+    assert "Broncos" in texts("Gestern lobten die Broncos Trainer und Fans.", AnswerKind.PERSON, "Wer wurde gelobt?")
+    assert "Davis" in texts("Er traf den Davis Cup Sieger.", AnswerKind.PERSON, "Wen traf er?")
