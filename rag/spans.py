@@ -87,11 +87,12 @@ class Candidate:
 
 
 def noun_phrases(tokens: tuple[Token, ...]) -> list[tuple[int, int]]:
-    """Maximal noun phrases as token ranges [i, j): determiner, modifiers, then one or more nouns or numbers."""
+    """Maximal noun phrases as token ranges [i, j): up to two determiners ("den meisten"), modifiers, then one or
+    more nouns or numbers."""
     phrases, i = [], 0
     while i < len(tokens):
         j = i
-        if tokens[j].tag in DETERMINERS:
+        while j < len(tokens) and j - i < 2 and tokens[j].tag in DETERMINERS:
             j += 1
         if j + 1 < len(tokens) and tokens[j].tag == "ADJD" and tokens[j + 1].tag in NAMES:  # "Neu Delhi"
             j += 1

@@ -208,3 +208,9 @@ def test_a_name_in_the_genitive_before_its_noun_answers_in_the_nominative():
     # after an article the -s is a plural (or part of the name), which the lemmatiser would drop as well
     assert "Broncos" in texts("Gestern lobten die Broncos Trainer und Fans.", AnswerKind.PERSON, "Wer wurde gelobt?")
     assert "Davis" in texts("Er traf den Davis Cup Sieger.", AnswerKind.PERSON, "Wen traf er?")
+
+
+def test_a_place_after_two_determiners_hangs_on_its_preposition():
+    sentence = "In den meisten westlichen Ländern ist das verboten, nicht aber in Kanada."
+    found = propose(sentence, AnswerKind.PLACE, "Wo ist das verboten?")
+    assert {c.text: c.preposition for c in found}.get("westlichen Ländern") == "in"
