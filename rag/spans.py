@@ -125,7 +125,7 @@ def _extensions(tokens: tuple[Token, ...], phrases: list[tuple[int, int]]) -> li
     X") and coordination ("Donezk und Luhansk")."""
     longer = []
     for (i, j), (k, m) in zip(phrases, phrases[1:]):
-        between = [t.text.casefold() for t in tokens[j:k]]
+        between = _between(tokens, (i, j), (k, m))
         following = tokens[k].text.casefold()
         if (not between and following in GENITIVE_ARTICLES) or between in (["von"], ["vom"]):
             longer.append((i, m))
@@ -135,17 +135,26 @@ def _extensions(tokens: tuple[Token, ...], phrases: list[tuple[int, int]]) -> li
 
 
 def _lists(tokens: tuple[Token, ...], phrases: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Enumerations of three or more phrases: "Typhus, Pocken und Atemwegsinfektionen". (Two phrases joined by
-    "und" are an extension already.)"""
+    """Whole enumerations of three or more phrases: "Typhus, Pocken und Atemwegsinfektionen" (two phrases joined
+    by "und" are an extension already). The last item follows "und" or "oder" without a comma: ", und" closes an
+    apposition ("Müller, der Bürgermeister, und Schmidt"); only "sowie" often has one."""
+
+    def joined(n: int) -> list[str]:  # the words between phrase n and the next
+        return _between(tokens, phrases[n], phrases[n + 1])
+
+    def closing(n: int) -> bool:
+        words = joined(n)
+        return (len(words) == 1 and words[0] in COORDINATORS) or words == [",", "sowie"]
+
     lists = []
-    for first in range(len(phrases)):
+    for first in range(len(phrases) - 2):
+        if first > 0 and joined(first - 1) == [","]:  # a tail of a longer enumeration
+            continue
         last = first
-        while last + 1 < len(phrases) and _between(tokens, phrases[last], phrases[last + 1]) == [","]:
+        while last + 1 < len(phrases) and joined(last) == [","]:
             last += 1
-        if last - first >= 1 and last + 1 < len(phrases):
-            closing = _between(tokens, phrases[last], phrases[last + 1])
-            if closing and closing[-1] in COORDINATORS and set(closing[:-1]) <= {","}:
-                lists.append((phrases[first][0], phrases[last + 1][1]))
+        if last > first and last + 1 < len(phrases) and closing(last):
+            lists.append((phrases[first][0], phrases[last + 1][1]))
     return lists
 
 
@@ -371,7 +380,10 @@ def _without_title(tokens: tuple[Token, ...], i: int, j: int) -> tuple[int, int]
     first_name = next((n for n in range(i, j) if _is_name_word(tokens[n])), j)
     title, name = tokens[i:first_name], tokens[first_name:j]
     is_title = bool(title) and title[-1].tag == "NN" and all(t.tag in {"NN", "ADJA", "ADJD"} for t in title)
-    if is_title and name and all(_is_name_word(t) or t.tag == "NN" for t in name):
+    # a noun after a one-word name may be its last name; after a longer name it starts the next phrase
+    # ("Kanzlerin Angela Merkel Vertreter der Länder")
+    is_name = all(map(_is_name_word, name)) or (len(name) == 2 and name[1].tag == "NN")
+    if is_title and name and is_name:
         return first_name, j
     return i, j
 
@@ -385,7 +397,8 @@ def _splits_name(tokens: tuple[Token, ...], i: int, j: int, asked: set[str]) -> 
     def name_word(n: int) -> bool:
         return 0 <= n < len(tokens) and _is_name_word(tokens[n])
 
-    before = name_word(i - 1) and not repeats(tokens[i - 1], asked) and tokens[i].tag in inner
+    asked_before = j - i >= 2 and repeats(tokens[i - 1], asked)  # "Dortmund" alone stays part of "Borussia Dortmund"
+    before = name_word(i - 1) and not asked_before and tokens[i].tag in inner
     after = name_word(j) and tokens[j - 1].tag in inner
     return before or after
 
@@ -399,36 +412,25 @@ def propose(sentence: str, kind: AnswerKind, question: str = "") -> tuple[Candid
     for first, last in PROPOSERS[kind](tokens):
         i, j = first, last  # a reason is a clause, taken whole
         if kind is not AnswerKind.REASON:
-            i, j = _without_title(tokens, *_trimmed(tokens, first, last, asked))
+            # trimmed again: a name may open with a word the question says ("Außenministerin Baerbock …")
+            i, j = _trimmed(tokens, *_without_title(tokens, *_trimmed(tokens, first, last, asked)), asked)
         if i >= j or (i, j) in found or _splits_name(tokens, i, j, asked) or _too_long(tokens, i, j, kind):
             continue
         start, end = tokens[i].start, tokens[j - 1].end
         phrase = sentence[tokens[first].start : tokens[last - 1].end]
         found[(i, j)] = Candidate(
-            _shown(sentence[start:end], kind, tokens, i, j), start, end, tokens[i:j], _preposition(tokens, first), phrase,
+            _shown(sentence[start:end], kind), start, end, tokens[i:j], _preposition(tokens, first), phrase,
             _governing_preposition(tokens, i),
         )
     return tuple(sorted(found.values(), key=lambda c: (c.start, c.end)))
 
 
-def _shown(text: str, kind: AnswerKind, tokens: tuple[Token, ...], i: int, j: int) -> str:
-    """ "eineinhalbstündigen" answers "wie lange" as "eineinhalb Stunden", a name in the genitive before its noun
-    answers in the nominative ("Trotz Mannings Fehler" - "Manning"); line breaks become spaces."""
+def _shown(text: str, kind: AnswerKind) -> str:
+    """ "eineinhalbstündigen" answers "wie lange" as "eineinhalb Stunden"; line breaks become spaces."""
     adjective = _DURATION_ADJECTIVE.fullmatch(text) if kind is AnswerKind.DURATION else None
     if adjective:
         return f"{adjective.group('amount')} {_ADJECTIVE_UNITS[adjective.group('unit').casefold()]}"
-    if j == i + 1 and _is_saxon_genitive(tokens, i):
-        return tokens[i].lemma
     return " ".join(text.split())
-
-
-def _is_saxon_genitive(tokens: tuple[Token, ...], n: int) -> bool:
-    """A name with the genitive -s before the noun it owns, and no article before it: "Goethes Faust", "Denvers
-    Trainer"; not "die Broncos", whose -s is a plural the lemmatiser would drop too."""
-    token = tokens[n]
-    owns = n + 1 < len(tokens) and tokens[n + 1].tag in HEADS - {"CARD"}
-    after_article = n > 0 and tokens[n - 1].tag in DETERMINERS
-    return token.tag == "NE" and token.text == token.lemma + "s" and owns and not after_article
 
 
 # -- where a candidate stands ----------------------------------------------------------------------------------
