@@ -33,7 +33,7 @@ ASKED = [item["question"] for item in GOLD if item["answerable"] and item["type"
 # under the "heavy" settings below: many candidates, so the model works for seconds on a wide question
 HEAVY_QUESTION, HEAVY_TOP_K = "Wo trafen sich Blinken und Lawrow 2022?", 20
 LIGHT_QUESTION, LIGHT_TOP_K = "Wo trafen sich Blinken und Lawrow im Dezember 2021?", 1
-HEAVY = {"RAG_MODEL_CANDIDATES": "50", "RAG_ANSWER_SENTENCES": "20", "RAG_PROMPT_SENTENCES": "5",
+HEAVY = {"RAG_MODEL_CANDIDATES": "50", "RAG_ANSWER_SENTENCES": "20", "RAG_PROMPT_SENTENCES": "10",
          "RAG_RERANK_DEPTH": "30", "RAG_MAX_WAITING": "2"}  # fmt: skip
 FREED_WITHIN = 1.0  # L3: seconds from a client's disconnect until the model is free
 
