@@ -389,16 +389,19 @@ def _without_title(tokens: tuple[Token, ...], i: int, j: int) -> tuple[int, int]
 
 
 def _splits_name(tokens: tuple[Token, ...], i: int, j: int, asked: set[str]) -> bool:
-    """Whether a span cuts a name in two: "Angela" of "Angela Merkel" is not an answer of its own. A name word
-    before it that the question says is another name: "der drittreichste Mann in Amerika Larry Ellison" answers
-    who that man is with "Larry Ellison"."""
+    """Whether a span cuts a name in two: "Angela" of "Angela Merkel" is not an answer of its own. A name word the
+    question says, right before a span of two or more words, is another name: "der drittreichste Mann in Amerika
+    Larry Ellison" answers who that man is with "Larry Ellison"; "Dortmund" alone stays part of "Borussia
+    Dortmund"."""
     inner = NAMES | {"NN"}  # the tagger takes an unknown first name for a noun now and then ("Jurij/NN Gagarin/NE")
 
     def name_word(n: int) -> bool:
         return 0 <= n < len(tokens) and _is_name_word(tokens[n])
 
-    asked_before = j - i >= 2 and repeats(tokens[i - 1], asked)  # "Dortmund" alone stays part of "Borussia Dortmund"
-    before = name_word(i - 1) and not asked_before and tokens[i].tag in inner
+    def another_name(n: int) -> bool:
+        return j - i >= 2 and repeats(tokens[n], asked)
+
+    before = name_word(i - 1) and not another_name(i - 1) and tokens[i].tag in inner
     after = name_word(j) and tokens[j - 1].tag in inner
     return before or after
 
