@@ -129,7 +129,7 @@ def _extensions(tokens: tuple[Token, ...], phrases: list[tuple[int, int]]) -> li
         following = tokens[k].text.casefold()
         if (not between and following in GENITIVE_ARTICLES) or between in (["von"], ["vom"]):
             longer.append((i, m))
-        elif len(between) == 1 and between[0] in COORDINATORS:
+        elif _coordinated(between):
             longer.append((i, m))
     return longer
 
@@ -144,7 +144,7 @@ def _lists(tokens: tuple[Token, ...], phrases: list[tuple[int, int]]) -> list[tu
 
     def closing(n: int) -> bool:
         words = joined(n)
-        return (len(words) == 1 and words[0] in COORDINATORS) or words == [",", "sowie"]
+        return _coordinated(words) or words == [",", "sowie"]
 
     lists = []
     for first in range(len(phrases) - 2):
@@ -160,6 +160,11 @@ def _lists(tokens: tuple[Token, ...], phrases: list[tuple[int, int]]) -> list[tu
 
 def _between(tokens: tuple[Token, ...], left: tuple[int, int], right: tuple[int, int]) -> list[str]:
     return [t.text.casefold() for t in tokens[left[1] : right[0]]]
+
+
+def _coordinated(between: list[str]) -> bool:
+    """Whether two phrases are joined by "und", "oder", "sowie" or "bzw" alone."""
+    return len(between) == 1 and between[0] in COORDINATORS
 
 
 def _located(tokens: tuple[Token, ...], phrases: list[tuple[int, int]]) -> list[tuple[int, int]]:
