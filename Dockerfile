@@ -3,7 +3,9 @@ FROM python:3.11-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends build-essential cmake \
     && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/venv
-ENV PATH=/opt/venv/bin:$PATH
+# llama.cpp for any x86-64 CPU with AVX2, not for the build machine's (see the Makefile)
+ENV PATH=/opt/venv/bin:$PATH \
+    CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY rag rag

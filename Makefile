@@ -4,6 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 ARTICLES ?= data/articles
+# llama.cpp is compiled for any x86-64 CPU with AVX2, not for the machine that builds it (-march=native): a native
+# build on a CPU with AMX crashed in its first matrix product here, and pip's cache hands a native wheel to the next
+# machine. The portable wheel is kept in a cache of its own, so it is compiled once per machine (about 6 minutes).
+LLAMA := $(shell grep -o 'llama-cpp-python[^"]*==[0-9.]*' pyproject.toml | sed 's/\[.*\]//')
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+WHEELS ?= $(HOME)/.cache/rag-wheels/portable
 
 # Models come from PyPI packages; nothing may reach for a model hub at run time.
 export HF_HUB_OFFLINE := 1
@@ -15,11 +21,14 @@ export ANONYMIZED_TELEMETRY := False
 
 setup: $(INSTALLED)
 
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# the CPU build of torch first, so nothing pulls a CUDA build
 	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet --no-index --find-links $(WHEELS) --force-reinstall --no-deps '$(LLAMA)' 2>/dev/null \
+	  || { CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip wheel --quiet --no-cache-dir --no-deps -w $(WHEELS) '$(LLAMA)' \
+	       && $(BIN)/pip install --quiet --no-index --find-links $(WHEELS) --force-reinstall --no-deps '$(LLAMA)'; }
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
