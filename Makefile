@@ -10,6 +10,7 @@ ARTICLES ?= data/articles
 LLAMA := $(shell grep -o 'llama-cpp-python[^"]*==[0-9.]*' pyproject.toml | sed 's/\[.*\]//')
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 WHEELS ?= $(HOME)/.cache/rag-wheels/portable
+LLAMA_WHEEL = $(WHEELS)/$(subst -,_,$(firstword $(subst ==, ,$(LLAMA))))-$(lastword $(subst ==, ,$(LLAMA)))-*.whl
 
 # Models come from PyPI packages; nothing may reach for a model hub at run time.
 export HF_HUB_OFFLINE := 1
@@ -26,9 +27,9 @@ $(INSTALLED): pyproject.toml Makefile
 	$(BIN)/pip install --quiet --upgrade pip
 	# the CPU build of torch first, so nothing pulls a CUDA build
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet --no-index --find-links $(WHEELS) --force-reinstall --no-deps '$(LLAMA)' 2>/dev/null \
-	  || { CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip wheel --quiet --no-cache-dir --no-deps -w $(WHEELS) '$(LLAMA)' \
-	       && $(BIN)/pip install --quiet --no-index --find-links $(WHEELS) --force-reinstall --no-deps '$(LLAMA)'; }
+	ls $(LLAMA_WHEEL) >/dev/null 2>&1 \
+	  || CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip wheel --quiet --no-cache-dir --no-deps -w $(WHEELS) '$(LLAMA)'
+	$(BIN)/pip install --quiet --no-index --find-links $(WHEELS) --force-reinstall --no-deps '$(LLAMA)'
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
