@@ -377,6 +377,12 @@ def _too_long(tokens: tuple[Token, ...], i: int, j: int, kind: AnswerKind) -> bo
     return kind is not AnswerKind.REASON and not quoted and sum(map(is_word, tokens[i:j])) > MAX_PHRASE_WORDS
 
 
+def _lone_letter(tokens: tuple[Token, ...], i: int, j: int) -> bool:
+    """A single letter names nothing on its own: it is an initial ("Y. pestis"), part of an abbreviation ("z. B.")
+    or a variable ("eine Maschine M"). A digit is a number, and "Punkt B" is two words."""
+    return j - i == 1 and len(tokens[i].text) == 1 and tokens[i].text.isalpha()
+
+
 def _without_title(tokens: tuple[Token, ...], i: int, j: int) -> tuple[int, int]:
     """A name without the common noun and adjectives before it: "die Oscar-Gewinnerin Marlee Matlin" and "seiner
     österreichischen Amtskollegin Karin Huber" answer with the name, as "in der Stadt Fresno" does. The name runs
@@ -423,6 +429,8 @@ def propose(sentence: str, kind: AnswerKind, question: str = "") -> tuple[Candid
             # trimmed again: a name may open with a word the question says ("Außenministerin Baerbock …")
             i, j = _trimmed(tokens, *_without_title(tokens, *_trimmed(tokens, first, last, asked)), asked)
         if i >= j or (i, j) in found or _splits_name(tokens, i, j, asked) or _too_long(tokens, i, j, kind):
+            continue
+        if _lone_letter(tokens, i, j):
             continue
         start, end = tokens[i].start, tokens[j - 1].end
         phrase = sentence[tokens[first].start : tokens[last - 1].end]

@@ -216,3 +216,11 @@ def test_a_place_after_two_determiners_hangs_on_its_preposition():
     sentence = "In den meisten westlichen Ländern ist das verboten, nicht aber in Kanada."
     found = propose(sentence, AnswerKind.PLACE, "Wo ist das verboten?")
     assert {c.text: c.preposition for c in found}.get("westlichen Ländern") == "in"
+
+
+def test_a_lone_letter_is_no_answer_but_a_digit_and_a_letter_in_a_phrase_are():
+    abbreviations = texts("Forscher fanden bei Y. pestis zwei Stämme, z. B. orientalis.", AnswerKind.THING)
+    assert "Y" not in abbreviations and "z" not in abbreviations and "zwei Stämme" in abbreviations
+    assert "M" not in texts("Die Zeit, die eine Maschine M braucht, heißt Laufzeit.", AnswerKind.THING)
+    assert "Punkt B" in texts("Die Sonde erreichte Punkt B nach drei Tagen.", AnswerKind.THING)
+    assert "5" in texts("Der Motor hat 5 Zylinder.", AnswerKind.NUMBER)
