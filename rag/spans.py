@@ -428,9 +428,10 @@ def propose(sentence: str, kind: AnswerKind, question: str = "") -> tuple[Candid
         if kind is not AnswerKind.REASON:
             # trimmed again: a name may open with a word the question says ("Außenministerin Baerbock …")
             i, j = _trimmed(tokens, *_without_title(tokens, *_trimmed(tokens, first, last, asked)), asked)
-        if i >= j or (i, j) in found or _splits_name(tokens, i, j, asked) or _too_long(tokens, i, j, kind):
-            continue
-        if _lone_letter(tokens, i, j):
+        if (
+            i >= j or (i, j) in found or _splits_name(tokens, i, j, asked) or _too_long(tokens, i, j, kind)
+            or _lone_letter(tokens, i, j)
+        ):  # fmt: skip
             continue
         start, end = tokens[i].start, tokens[j - 1].end
         phrase = sentence[tokens[first].start : tokens[last - 1].end]
